@@ -1,0 +1,85 @@
+"""Reference and configuration tables: values from config enter SQL as data, never as text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from zlflow.calendar import calendar_table, roll_table, trading_days
+
+# Dataset market_data holds these besides the raw tables; each is built from one config subset.
+REFERENCE_TABLES: tuple[str, ...] = (
+    "cbot_calendar",
+    "roll_calendar",
+    "cfg_horizons",
+    "cfg_release_lags",
+    "cfg_settings",
+)
+
+
+def config_subset(config: Mapping[str, Any], table: str) -> dict[str, Any]:
+    """The part of config a reference table depends on (a Snakemake params value)."""
+    subsets: dict[str, Callable[[], dict[str, Any]]] = {
+        "cbot_calendar": lambda: {"calendar": dict(config["calendar"])},
+        "roll_calendar": lambda: {
+            "calendar": dict(config["calendar"]),
+            "rolls": dict(config["rolls"]),
+        },
+        "cfg_horizons": lambda: {"horizons": dict(config["horizons"])},
+        "cfg_release_lags": lambda: {"release_lags": dict(config["release_lags"])},
+        "cfg_settings": lambda: {
+            "features": dict(config["features"]),
+            "split": dict(config["split"]),
+        },
+    }
+    if table not in subsets:
+        raise KeyError(f"unknown reference table {table!r}; known: {REFERENCE_TABLES}")
+    return subsets[table]()
+
+
+def build_reference_table(table: str, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Build one reference table from its config subset."""
+    if table == "cbot_calendar":
+        cal = settings["calendar"]
+        return calendar_table(cal["exchange"], cal["start"], cal["end"])
+    if table == "roll_calendar":
+        cal = settings["calendar"]
+        sessions = trading_days(cal["exchange"], cal["start"], cal["end"])
+        frames = [
+            roll_table(symbol, spec["contract_months"], spec["days_before_first_notice"], sessions)
+            for symbol, spec in sorted(settings["rolls"].items())
+        ]
+        return pd.concat(frames, ignore_index=True)
+    if table == "cfg_horizons":
+        items = sorted(settings["horizons"].items(), key=lambda kv: kv[1])
+        return pd.DataFrame(
+            {
+                "horizon_name": [str(k) for k, _ in items],
+                "horizon_days": pd.array([v for _, v in items], dtype="int64"),
+            }
+        )
+    if table == "cfg_release_lags":
+        items = sorted(settings["release_lags"].items())
+        return pd.DataFrame(
+            {
+                "series_id": [k for k, _ in items],
+                "lag_days": pd.array([v for _, v in items], dtype="int64"),
+            }
+        )
+    if table == "cfg_settings":
+        features, split = settings["features"], settings["split"]
+        return pd.DataFrame(
+            {
+                "warmup_sessions": pd.array([features["warmup_sessions"]], dtype="int64"),
+                "feature_start_date": [date.fromisoformat(features["start_date"])],
+                "climatology_min_years": pd.array(
+                    [features.get("climatology_min_years", 5)], dtype="int64"
+                ),
+                "validation_start": [date.fromisoformat(split["validation_start"])],
+                "test_start": [date.fromisoformat(split["test_start"])],
+            }
+        )
+    raise KeyError(f"unknown reference table {table!r}; known: {REFERENCE_TABLES}")

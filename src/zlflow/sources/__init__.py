@@ -1,0 +1,1 @@
+"""Readers that turn source files into normalized frames, one per raw warehouse table."""

@@ -1,0 +1,86 @@
+"""The warehouse interface: the few operations the workflow needs from any backend.
+
+Kept small on purpose so that a second backend (BigQuery) is one module.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import pyarrow as pa
+
+from zlflow.warehouse.sql import SqlObject, check_identifier, read_sql_text
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What a marker records about a deployed object."""
+
+    dataset: str
+    name: str
+    kind: str
+    rows: int
+    columns: list[tuple[str, str]]
+
+
+class Warehouse(ABC):
+    """A connection to one warehouse; datasets map config keys to real names."""
+
+    backend: str
+
+    def __init__(self, datasets: dict[str, str]) -> None:
+        self.datasets = {k: check_identifier(v, f"dataset {k}") for k, v in datasets.items()}
+
+    def table(self, dataset_key: str, name: str) -> str:
+        """Qualified name of ``name`` in the dataset that config calls ``dataset_key``."""
+        if dataset_key not in self.datasets:
+            raise KeyError(
+                f"unknown dataset key {dataset_key!r}; configured: {sorted(self.datasets)}"
+            )
+        return f"{self.datasets[dataset_key]}.{check_identifier(name, 'table name')}"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        """Run one statement written in this backend's dialect."""
+
+    def query_arrow(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+        """Run a BigQuery-dialect query (``${dataset}`` placeholders allowed) as Arrow."""
+        return self.query_native(self.translate(read_sql_text(sql).render(self.datasets)), params)
+
+    @abstractmethod
+    def translate(self, bigquery_sql: str) -> str:
+        """The query in this backend's dialect."""
+
+    @abstractmethod
+    def query_native(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+        """Run a query already in this backend's dialect; values go in as parameters."""
+
+    @abstractmethod
+    def deploy(self, obj: SqlObject) -> TableInfo:
+        """Create or replace the table or view an SQL file defines, atomically."""
+
+    @abstractmethod
+    def load_parquet(self, dataset_key: str, name: str, path: Path) -> TableInfo:
+        """Replace a table with the contents of a Parquet file, atomically."""
+
+    @abstractmethod
+    def table_info(self, dataset_key: str, name: str) -> TableInfo:
+        """Row count and columns of a table or view."""

@@ -1,0 +1,122 @@
+"""The embedded default backend: one DuckDB file, datasets as schemas.
+
+DuckDB allows one writing process per file, so every connection holds an exclusive
+file lock beside the database: parallel Snakemake jobs queue instead of failing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock, Timeout
+
+from zlflow.errors import SqlError, ZlflowError
+from zlflow.warehouse.base import TableInfo, Warehouse
+from zlflow.warehouse.sql import SqlObject, to_duckdb
+
+
+class DuckDBWarehouse(Warehouse):
+    """Warehouse on a local DuckDB file (``:memory:`` for throwaway use)."""
+
+    backend = "duckdb"
+
+    def __init__(
+        self, path: str | Path, datasets: dict[str, str], lock_timeout_s: float = 600
+    ) -> None:
+        super().__init__(datasets)
+        self.path = str(path)
+        self._lock: FileLock | None = None
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(self.path + ".lock")
+            try:
+                self._lock.acquire(timeout=lock_timeout_s)
+            except Timeout as err:
+                raise ZlflowError(
+                    f"DuckDB file {self.path} stayed locked for {lock_timeout_s:.0f} s "
+                    "by another job; is a stuck process holding it?"
+                ) from err
+        try:
+            self.con = duckdb.connect(self.path)
+        except duckdb.Error as err:
+            self._release()
+            raise ZlflowError(f"cannot open DuckDB file {self.path}: {err}") from err
+        for schema in self.datasets.values():
+            self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+
+    def _release(self) -> None:
+        if self._lock is not None and self._lock.is_locked:
+            self._lock.release()
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            self._release()
+
+    def translate(self, bigquery_sql: str) -> str:
+        return to_duckdb(bigquery_sql)
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        self.con.execute(sql, params or {})
+
+    def query_native(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+        try:
+            return self.con.sql(sql, params=params or None).to_arrow_table()
+        except duckdb.Error as err:
+            raise SqlError(f"query failed on DuckDB: {err}") from err
+
+    def deploy(self, obj: SqlObject) -> TableInfo:
+        target = self.table(obj.dataset, obj.name)
+        body = to_duckdb(obj.render(self.datasets), obj.path)
+        kind = "TABLE" if obj.materialize == "table" else "VIEW"
+        other = "VIEW" if kind == "TABLE" else "TABLE"
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            self.con.execute(f"DROP {other} IF EXISTS {target}")
+            self.con.execute(f"CREATE OR REPLACE {kind} {target} AS {body}")
+            self.con.execute("COMMIT")
+        except duckdb.Error as err:
+            self.con.execute("ROLLBACK")
+            raise SqlError(f"{obj.path}: deploying {target} failed on DuckDB: {err}") from err
+        return self.table_info(obj.dataset, obj.name)
+
+    def load_parquet(self, dataset_key: str, name: str, path: Path) -> TableInfo:
+        target = self.table(dataset_key, name)
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            self.con.execute(
+                f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM read_parquet($path)",
+                {"path": str(path)},
+            )
+            self.con.execute("COMMIT")
+        except duckdb.Error as err:
+            self.con.execute("ROLLBACK")
+            raise ZlflowError(f"loading {path} into {target} failed: {err}") from err
+        return self.table_info(dataset_key, name)
+
+    def table_info(self, dataset_key: str, name: str) -> TableInfo:
+        schema = self.datasets[dataset_key]
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = $s AND table_name = $t ORDER BY ordinal_position",
+            {"s": schema, "t": name},
+        ).fetchall()
+        if not rows:
+            raise ZlflowError(f"{schema}.{name} does not exist in {self.path}")
+        kind = self.con.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = $s AND table_name = $t",
+            {"s": schema, "t": name},
+        ).fetchall()
+        count = self.con.execute(f"SELECT COUNT(*) FROM {self.table(dataset_key, name)}").fetchall()
+        return TableInfo(
+            dataset=schema,
+            name=name,
+            kind="view" if kind and kind[0][0] == "VIEW" else "table",
+            rows=int(count[0][0]),
+            columns=[(c, t) for c, t in rows],
+        )
