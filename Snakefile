@@ -1,0 +1,24 @@
+# zlflow: forecast CBOT soybean oil futures (ZL).
+# The warehouse stores and computes (sql/), files tie the steps together, and the local
+# machine learns. Build up to any stage with `snakemake <target>`; see README.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/warehouse.smk"
+include: "rules/export.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

@@ -1,0 +1,113 @@
+# Config validation, paths and input functions: everything rules look up lives here.
+
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from zlflow.config import check_config
+from zlflow.errors import ConfigError
+from zlflow.objects import (
+    RAW_TABLES,
+    SQL_DATASETS,
+    assertion_objects,
+    check_references,
+    horizon_view_name,
+    loaded_tables,
+    sql_objects,
+)
+from zlflow.reference import REFERENCE_TABLES, config_subset
+from zlflow.sources.sample import SAMPLE_FILES
+
+try:
+    check_config(config, Path(workflow.basedir, "config", "schema.yaml"))
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+validate(config, schema="../config/schema.yaml")  # fills in schema defaults
+
+RESULTS = f"results/{config['experiment']}"
+SQL_DIR = "sql"
+OBJECTS = sql_objects(SQL_DIR, config["horizons"])
+ASSERTIONS = assertion_objects(SQL_DIR)
+KNOWN_OBJECTS = set(OBJECTS) | loaded_tables()
+
+
+def alternation(names):
+    """A wildcard constraint that matches exactly these names."""
+    return "|".join(sorted(names)) or "__none__"
+
+
+wildcard_constraints:
+    raw_table=alternation(RAW_TABLES),
+    reference_table=alternation(REFERENCE_TABLES),
+    sql_dataset=alternation(SQL_DATASETS),
+    sql_name=alternation({obj.name for obj in OBJECTS.values()}),
+    assertion=alternation(ASSERTIONS),
+    horizon=alternation(config["horizons"]),
+
+
+def warehouse_params():
+    """What a job needs to connect: backend, its settings and dataset names."""
+    duckdb = dict(config.get("duckdb", {}))
+    duckdb["path"] = str(Path(RESULTS, duckdb.get("path", "warehouse.duckdb")))
+    return {
+        "backend": config["backend"],
+        "duckdb": duckdb,
+        "datasets": dict(config["datasets"]),
+    }
+
+
+def marker(key):
+    """The marker file standing in for warehouse object ``dataset.name``."""
+    dataset, name = key.split(".")
+    return f"{RESULTS}/warehouse/{dataset}/{name}.json"
+
+
+def sample_inputs(wildcards):
+    """Every bundled file behind one raw table (folders expanded to their files)."""
+    files = []
+    for source in SAMPLE_FILES[wildcards.raw_table]:
+        path = Path(config["sample_dir"], source.path)
+        files.extend(sorted(map(str, path.iterdir())) if path.is_dir() else [str(path)])
+    return files
+
+
+def reference_settings(wildcards):
+    return config_subset(config, wildcards.reference_table)
+
+
+def sql_object(wildcards):
+    return OBJECTS[f"{wildcards.sql_dataset}.{wildcards.sql_name}"]
+
+
+def deploy_inputs(wildcards):
+    """The object's SQL file and the markers of everything it reads."""
+    obj = sql_object(wildcards)
+    deps = check_references(obj, KNOWN_OBJECTS)
+    return {"sql": str(obj.path), "upstream": [marker(d) for d in deps]}
+
+
+def assertion_inputs(wildcards):
+    obj = ASSERTIONS[wildcards.assertion]
+    deps = check_references(obj, KNOWN_OBJECTS)
+    return {"sql": str(obj.path), "upstream": [marker(d) for d in deps]}
+
+
+def warehouse_markers():
+    return [marker(k) for k in sorted(KNOWN_OBJECTS)]
+
+
+def assertion_markers():
+    return [f"{RESULTS}/assertions/{name}.json" for name in sorted(ASSERTIONS)]
+
+
+def export_files():
+    return [
+        f"{RESULTS}/export/zl_{h}_v1.{ext}"
+        for h in sorted(config["horizons"])
+        for ext in ("parquet", "json")
+    ]
+
+
+def get_final_output():
+    return export_files()

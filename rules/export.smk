@@ -1,0 +1,33 @@
+# Export: each horizon's training view to Parquet, once every assertion has passed.
+# Assertions gate the export but do not make it stale: they are ancient() inputs.
+
+
+rule export_training:
+    input:
+        view=lambda wildcards: marker(
+            f"training.{horizon_view_name(wildcards.horizon)}"
+        ),
+        assertions=ancient(assertion_markers()),
+    output:
+        parquet=f"{RESULTS}/export/zl_{{horizon}}_v1.parquet",
+        sidecar=f"{RESULTS}/export/zl_{{horizon}}_v1.json",
+    log:
+        f"{RESULTS}/logs/export/zl_{{horizon}}_v1.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/export/zl_{{horizon}}_v1.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        view=lambda wildcards: horizon_view_name(wildcards.horizon),
+        compression=config["export"]["compression"],
+    script:
+        "../scripts/export_training.py"
+
+
+rule export:
+    """Export every horizon's training view."""
+    input:
+        export_files(),

@@ -1,0 +1,94 @@
+# Warehouse layers: load raw and reference tables, deploy one SQL object per job, assert.
+# Every output is a JSON marker describing what was done in the warehouse.
+
+
+rule load_raw:
+    input:
+        sample_inputs,
+    output:
+        marker=f"{RESULTS}/warehouse/market_data/{{raw_table}}.json",
+        snapshot=f"{RESULTS}/raw/{{raw_table}}.parquet",
+    log:
+        f"{RESULTS}/logs/load_raw/{{raw_table}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/load_raw/{{raw_table}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        sample_dir=config["sample_dir"],
+    script:
+        "../scripts/load_raw.py"
+
+
+rule load_reference:
+    output:
+        marker=f"{RESULTS}/warehouse/market_data/{{reference_table}}.json",
+        snapshot=f"{RESULTS}/raw/{{reference_table}}.parquet",
+    log:
+        f"{RESULTS}/logs/load_reference/{{reference_table}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/load_reference/{{reference_table}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        settings=reference_settings,
+    script:
+        "../scripts/load_reference.py"
+
+
+rule deploy_object:
+    input:
+        unpack(deploy_inputs),
+    output:
+        f"{RESULTS}/warehouse/{{sql_dataset}}/{{sql_name}}.json",
+    log:
+        f"{RESULTS}/logs/deploy/{{sql_dataset}}/{{sql_name}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/deploy/{{sql_dataset}}/{{sql_name}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        name=lambda wildcards: wildcards.sql_name,
+        template_vars=lambda wildcards: sql_object(wildcards).template_vars,
+    script:
+        "../scripts/deploy_object.py"
+
+
+rule run_assertion:
+    input:
+        unpack(assertion_inputs),
+    output:
+        f"{RESULTS}/assertions/{{assertion}}.json",
+    log:
+        f"{RESULTS}/logs/assertions/{{assertion}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/assertions/{{assertion}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+    script:
+        "../scripts/run_assertion.py"
+
+
+rule warehouse:
+    """Load and deploy every warehouse object."""
+    input:
+        warehouse_markers(),
+
+
+rule assertions:
+    """Run every data-quality assertion."""
+    input:
+        assertion_markers(),

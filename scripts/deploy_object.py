@@ -1,0 +1,13 @@
+"""Snakemake adapter: deploy one SQL object and write its marker."""
+
+from zlflow.jobs import main, run_deploy
+
+main(
+    snakemake.log[0],
+    run_deploy,
+    warehouse=snakemake.params.warehouse,
+    sql=snakemake.input.sql,
+    name=snakemake.params.name,
+    template_vars=snakemake.params.template_vars,
+    marker=snakemake.output[0],
+)

@@ -1,0 +1,13 @@
+"""Snakemake adapter: export one horizon's training view to Parquet with a sidecar."""
+
+from zlflow.jobs import main, run_export
+
+main(
+    snakemake.log[0],
+    run_export,
+    warehouse=snakemake.params.warehouse,
+    view=snakemake.params.view,
+    parquet=snakemake.output.parquet,
+    sidecar=snakemake.output.sidecar,
+    compression=snakemake.params.compression,
+)

@@ -1,0 +1,13 @@
+"""Snakemake adapter: build one reference table from config and load it."""
+
+from zlflow.jobs import main, run_load_reference
+
+main(
+    snakemake.log[0],
+    run_load_reference,
+    warehouse=snakemake.params.warehouse,
+    table=snakemake.wildcards.reference_table,
+    settings=snakemake.params.settings,
+    snapshot=snakemake.output.snapshot,
+    marker=snakemake.output.marker,
+)

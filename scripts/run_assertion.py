@@ -1,0 +1,11 @@
+"""Snakemake adapter: run one data-quality assertion; a marker only when it passes."""
+
+from zlflow.jobs import main, run_assertion
+
+main(
+    snakemake.log[0],
+    run_assertion,
+    warehouse=snakemake.params.warehouse,
+    sql=snakemake.input.sql,
+    marker=snakemake.output[0],
+)

@@ -1,0 +1,134 @@
+"""One function per workflow job: what a Snakemake script calls with plain values.
+
+Each job logs progress to the rule's log file (and stderr), and on a known failure
+logs one clear message before re-raising, so the run stops with it shown once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from zlflow.assertions import check_assertion
+from zlflow.errors import ZlflowError
+from zlflow.export import export_training
+from zlflow.markers import object_marker, write_json_atomic
+from zlflow.pipeline import load_raw, load_reference
+from zlflow.warehouse import connect
+from zlflow.warehouse.sql import read_sql_object
+
+log = logging.getLogger("zlflow")
+
+
+@contextmanager
+def job_logging(log_path: str | Path) -> Iterator[logging.Logger]:
+    """Send zlflow's log records to the rule's log file and to stderr for this job."""
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = [
+        logging.FileHandler(log_path, mode="w"),
+        logging.StreamHandler(sys.stderr),
+    ]
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield log
+    except ZlflowError as err:
+        log.error("%s", err)
+        raise
+    finally:
+        for handler in handlers:
+            log.removeHandler(handler)
+            handler.close()
+
+
+def run_load_raw(
+    warehouse: Mapping[str, Any], table: str, sample_dir: str, snapshot: str, marker: str
+) -> None:
+    with connect(warehouse) as wh:
+        log.info("loading %s from %s", table, sample_dir)
+        info = load_raw(wh, table, sample_dir, snapshot)
+        log.info("%s.%s: %d rows", info.dataset, info.name, info.rows)
+        write_json_atomic(marker, object_marker(info, wh.backend, snapshot=snapshot))
+
+
+def run_load_reference(
+    warehouse: Mapping[str, Any],
+    table: str,
+    settings: Mapping[str, Any],
+    snapshot: str,
+    marker: str,
+) -> None:
+    with connect(warehouse) as wh:
+        info = load_reference(wh, table, settings, snapshot)
+        log.info(
+            "%s.%s: %d rows from config %s", info.dataset, info.name, info.rows, dict(settings)
+        )
+        write_json_atomic(marker, object_marker(info, wh.backend, settings=dict(settings)))
+
+
+def run_deploy(
+    warehouse: Mapping[str, Any],
+    sql: str,
+    name: str,
+    template_vars: Mapping[str, str],
+    marker: str,
+) -> None:
+    obj = read_sql_object(sql, name, dict(template_vars))
+    with connect(warehouse) as wh:
+        log.info("deploying %s as a %s from %s", obj.key, obj.materialize, sql)
+        info = wh.deploy(obj)
+        log.info(
+            "%s.%s: %d rows, %d columns", info.dataset, info.name, info.rows, len(info.columns)
+        )
+        write_json_atomic(
+            marker, object_marker(info, wh.backend, sql_file=sql, sql_sha256=obj.sha256)
+        )
+
+
+def run_assertion(warehouse: Mapping[str, Any], sql: str, marker: str) -> None:
+    obj = read_sql_object(sql)
+    with connect(warehouse) as wh:
+        log.info("asserting %s: %s", obj.name, obj.description)
+        check_assertion(wh, obj)
+        log.info("%s passed", obj.name)
+        write_json_atomic(
+            marker,
+            {
+                "assertion": obj.name,
+                "description": obj.description,
+                "sql_file": sql,
+                "sql_sha256": obj.sha256,
+                "backend": wh.backend,
+                "offending_rows": 0,
+            },
+        )
+
+
+def run_export(
+    warehouse: Mapping[str, Any], view: str, parquet: str, sidecar: str, compression: str
+) -> None:
+    with connect(warehouse) as wh:
+        source = wh.table("training", view)
+        log.info("exporting %s to %s", source, parquet)
+        table = wh.query_arrow(f"SELECT * FROM ${{training}}.{view}")
+    summary = export_training(table, parquet, sidecar, source, compression)
+    log.info(
+        "%d rows %s..%s, splits %s",
+        summary["rows"],
+        summary["date_min"],
+        summary["date_max"],
+        summary["splits"],
+    )
+
+
+def main(log_path: str | Path, job: Callable[..., None], **kwargs: Any) -> None:
+    """Run one job with its logging; the entry point every Snakemake script uses."""
+    with job_logging(log_path):
+        job(**kwargs)
