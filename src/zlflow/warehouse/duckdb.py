@@ -73,10 +73,12 @@ class DuckDBWarehouse(Warehouse):
         target = self.table(obj.dataset, obj.name)
         body = to_duckdb(obj.render(self.datasets), obj.path)
         kind = "TABLE" if obj.materialize == "table" else "VIEW"
-        other = "VIEW" if kind == "TABLE" else "TABLE"
+        existing = self._kind(obj.dataset, obj.name)
         try:
             self.con.execute("BEGIN TRANSACTION")
-            self.con.execute(f"DROP {other} IF EXISTS {target}")
+            if existing is not None and existing != kind:
+                # CREATE OR REPLACE cannot change a table into a view or back.
+                self.con.execute(f"DROP {existing} {target}")
             self.con.execute(f"CREATE OR REPLACE {kind} {target} AS {body}")
             self.con.execute("COMMIT")
         except duckdb.Error as err:
@@ -98,6 +100,16 @@ class DuckDBWarehouse(Warehouse):
             raise ZlflowError(f"loading {path} into {target} failed: {err}") from err
         return self.table_info(dataset_key, name)
 
+    def _kind(self, dataset_key: str, name: str) -> str | None:
+        rows = self.con.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = $s AND table_name = $t",
+            {"s": self.datasets[dataset_key], "t": name},
+        ).fetchall()
+        if not rows:
+            return None
+        return "VIEW" if rows[0][0] == "VIEW" else "TABLE"
+
     def table_info(self, dataset_key: str, name: str) -> TableInfo:
         schema = self.datasets[dataset_key]
         rows = self.con.execute(
@@ -107,16 +119,11 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
         if not rows:
             raise ZlflowError(f"{schema}.{name} does not exist in {self.path}")
-        kind = self.con.execute(
-            "SELECT table_type FROM information_schema.tables "
-            "WHERE table_schema = $s AND table_name = $t",
-            {"s": schema, "t": name},
-        ).fetchall()
         count = self.con.execute(f"SELECT COUNT(*) FROM {self.table(dataset_key, name)}").fetchall()
         return TableInfo(
             dataset=schema,
             name=name,
-            kind="view" if kind and kind[0][0] == "VIEW" else "table",
+            kind="view" if self._kind(dataset_key, name) == "VIEW" else "table",
             rows=int(count[0][0]),
             columns=[(c, t) for c, t in rows],
         )

@@ -1,0 +1,53 @@
+"""Config errors are one line naming the key; the shipped config is valid."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from zlflow.config import check_config
+from zlflow.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+
+
+@pytest.fixture
+def cfg() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def test_shipped_config_is_valid(cfg: dict[str, Any]) -> None:
+    check_config(cfg, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.update(backend="postgres"), "config backend: 'postgres' is not one of"),
+        (lambda c: c.update(typo_key=1), "config (top level): unknown key 'typo_key'"),
+        (lambda c: c["datasets"].update(staging="stg; DROP"), "config datasets.staging:"),
+        (lambda c: c["horizons"].update({"1m": 0}), "config horizons.1m: 0 is less than"),
+        (lambda c: c["horizons"].update({"One Month": 21}), "config horizons:"),
+        (lambda c: c["split"].update(test_start="2022/01/01"), "config split.test_start:"),
+        (
+            lambda c: c["rolls"]["ZL"].update(contract_months=[13]),
+            "config rolls.ZL.contract_months.0",
+        ),
+        (lambda c: c["release_lags"].pop("CPIAUCSL"), "'CPIAUCSL' is a required property"),
+        (lambda c: c["split"].update(validation_start="2023-01-01"), "must be before test_start"),
+    ],
+)
+def test_bad_config_is_a_one_line_error_naming_the_key(
+    cfg: dict[str, Any], change: Any, message: str
+) -> None:
+    bad = copy.deepcopy(cfg)
+    change(bad)
+    with pytest.raises(ConfigError) as err:
+        check_config(bad, SCHEMA)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)

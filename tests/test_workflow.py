@@ -1,0 +1,162 @@
+"""The real Snakemake workflow on the bundled sample: build, staleness, concurrency, dry-runs.
+
+Each test works on a private copy of the workflow in a temporary folder and drives the
+real `snakemake` command line.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zlflow.warehouse.duckdb import DuckDBWarehouse
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+WORKFLOW = ("Snakefile", "rules", "scripts", "sql", "config", "profiles", "report", "envs")
+RESULTS = Path("results", "default")
+
+pytestmark = pytest.mark.slow
+
+
+def copy_workflow(target: Path) -> Path:
+    for name in WORKFLOW:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name)
+        else:
+            shutil.copy2(source, target / name)
+    (target / "data").mkdir()
+    (target / "data" / "sample").symlink_to(ROOT / "data" / "sample")
+    return target
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def planned_jobs(workdir: Path, *targets: str) -> set[tuple[str, str]]:
+    """(rule, first output) of every job a dry-run would execute."""
+    out = snakemake(workdir, "-n", *targets).stdout
+    jobs, rule = set(), None
+    for line in out.splitlines():
+        match = re.match(r"^(?:local)?rule (\w+):$", line)
+        if match:
+            rule = match.group(1)
+        elif rule and line.startswith("    output: "):
+            jobs.add((rule, line.removeprefix("    output: ").split(", ")[0]))
+            rule = None
+        elif rule and not line.startswith("    "):
+            jobs.add((rule, ""))
+            rule = None
+    return jobs
+
+
+def edit(path: Path, extra: str = "\n-- edited by a test\n") -> None:
+    path.write_text(path.read_text() + extra)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workflow copy run end to end with 8 cores and no warehouse resource limit,
+    so several warehouse jobs start at once and must queue on the DuckDB file lock."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    snakemake(workdir, "--cores", "8", "--resources", "warehouse=100")
+    return workdir
+
+
+def test_dry_run_and_dag_inspection_touch_nothing(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path)
+    assert "Job stats" in snakemake(workdir, "-n").stdout
+    assert "digraph" in snakemake(workdir, "--dag").stdout
+    assert "digraph" in snakemake(workdir, "--rulegraph").stdout
+    summary = snakemake(workdir, "--summary").stdout
+    assert "results/default/export/zl_1m_v1.parquet" in summary
+    assert not (workdir / "results").exists()
+
+
+def test_full_run_builds_every_layer_and_exports(built: Path) -> None:
+    export = built / RESULTS / "export" / "zl_1m_v1.parquet"
+    assert export.stat().st_size > 100_000
+    assert (built / RESULTS / "export" / "zl_1m_v1.json").exists()
+    for log in (built / RESULTS / "logs").rglob("*.log"):
+        assert log.stat().st_size > 0, log
+    assert len(list((built / RESULTS / "benchmarks").rglob("*.tsv"))) >= 30
+    with DuckDBWarehouse(built / RESULTS / "warehouse.duckdb", {"training": "training"}) as wh:
+        assert wh.table_info("training", "vw_zl_1m_v1").rows > 4000
+
+
+def test_nothing_to_do_after_a_full_run(built: Path) -> None:
+    assert "Nothing to be done" in snakemake(built, "-n").stdout
+
+
+def test_editing_a_feature_reruns_it_and_its_dependents_only(built: Path) -> None:
+    sql = built / "sql" / "features" / "cross_asset_daily.sql"
+    original = sql.read_text()
+    edit(sql)
+    try:
+        assert planned_jobs(built) == {
+            ("deploy_object", "results/default/warehouse/features/cross_asset_daily.json"),
+            ("deploy_object", "results/default/warehouse/features/zl_daily_v1.json"),
+            ("deploy_object", "results/default/warehouse/training/vw_zl_1m_v1.json"),
+            ("run_assertion", "results/default/assertions/features_nulls_only_in_warmup.json"),
+            ("run_assertion", "results/default/assertions/layer_row_counts.json"),
+            ("export_training", "results/default/export/zl_1m_v1.parquet"),
+            ("all", ""),
+        }
+        # Run it for real with the default profile (2 cores), then nothing is stale.
+        snakemake(built)
+        assert "Nothing to be done" in snakemake(built, "-n").stdout
+    finally:
+        sql.write_text(original)
+    snakemake(built)  # the restored file is a change too: bring everything up to date
+
+
+def test_editing_an_assertion_reruns_that_assertion_only(built: Path) -> None:
+    sql = built / "sql" / "assertions" / "staging_ohlc_consistent.sql"
+    original = sql.read_text()
+    edit(sql)
+    try:
+        assert planned_jobs(built) == {
+            ("run_assertion", "results/default/assertions/staging_ohlc_consistent.json")
+        }
+    finally:
+        sql.write_text(original)
+
+
+def test_a_failing_assertion_stops_the_run_and_leaves_no_marker(built: Path) -> None:
+    sql = built / "sql" / "assertions" / "staging_price_bounds.sql"
+    marker = built / RESULTS / "assertions" / "staging_price_bounds.json"
+    export = built / RESULTS / "export" / "zl_1m_v1.parquet"
+    original, before = sql.read_text(), export.read_bytes()
+    sql.write_text(
+        original.replace(
+            "SELECT 'ZL' AS symbol, 5.0 AS min_close, 250.0",
+            "SELECT 'ZL' AS symbol, 5.0 AS min_close, 50.0",
+        )
+    )
+    try:
+        result = snakemake(built, check=False)
+        assert result.returncode != 0
+        output = result.stdout + result.stderr
+        assert "assertion staging_price_bounds failed" in output
+        assert re.search(r"\d+ offending row\(s\)", output)
+        assert "ZL" in output
+        assert not marker.exists()
+        assert export.read_bytes() == before
+    finally:
+        sql.write_text(original)
+    snakemake(built, "--cores", "2")
+    assert marker.exists()
