@@ -34,7 +34,7 @@ def check_assertion(warehouse: Warehouse, assertion: SqlObject) -> AssertionResu
     """Run an assertion and raise with the offending rows shown when it fails."""
     result = run_assertion(warehouse, assertion)
     if not result.passed:
-        shown = result.sample.to_pandas().to_string(index=False, max_colwidth=40)
+        shown = result.sample.to_pandas().to_string(index=False, max_colwidth=None)
         raise AssertionFailed(
             f"assertion {assertion.name} failed ({assertion.path}): "
             f"{result.offending_rows} offending row(s); {assertion.description}\n"
