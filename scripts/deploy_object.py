@@ -1,6 +1,7 @@
 """Snakemake adapter: deploy one SQL object and write its marker."""
 
-from zlflow.jobs import main, run_deploy
+from zlflow.jobs import main
+from zlflow.jobs.warehouse import run_deploy
 
 main(
     snakemake.log[0],

@@ -1,6 +1,7 @@
 """Snakemake adapter: load one raw table from the bundled sample."""
 
-from zlflow.jobs import main, run_load_raw
+from zlflow.jobs import main
+from zlflow.jobs.warehouse import run_load_raw
 
 main(
     snakemake.log[0],

@@ -1,6 +1,7 @@
 """Snakemake adapter: run one data-quality assertion; a marker only when it passes."""
 
-from zlflow.jobs import main, run_assertion
+from zlflow.jobs import main
+from zlflow.jobs.warehouse import run_assertion
 
 main(
     snakemake.log[0],

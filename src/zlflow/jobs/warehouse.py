@@ -1,20 +1,12 @@
-"""One function per workflow job: what a Snakemake script calls with plain values.
-
-Each job logs progress to the rule's log file (and stderr), and on a known failure
-logs one clear message before re-raising, so the run stops with it shown once.
-"""
+"""Warehouse jobs: load, deploy, assert, export."""
 
 from __future__ import annotations
 
 import logging
-import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from zlflow.assertions import check_assertion
-from zlflow.errors import ZlflowError
 from zlflow.export import export_training
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
@@ -22,30 +14,6 @@ from zlflow.warehouse import connect
 from zlflow.warehouse.sql import read_sql_object
 
 log = logging.getLogger("zlflow")
-
-
-@contextmanager
-def job_logging(log_path: str | Path) -> Iterator[logging.Logger]:
-    """Send zlflow's log records to the rule's log file and to stderr for this job."""
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    handlers: list[logging.Handler] = [
-        logging.FileHandler(log_path, mode="w"),
-        logging.StreamHandler(sys.stderr),
-    ]
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    try:
-        yield log
-    except ZlflowError as err:
-        log.error("%s", err)
-        raise
-    finally:
-        for handler in handlers:
-            log.removeHandler(handler)
-            handler.close()
 
 
 def run_load_raw(
@@ -126,9 +94,3 @@ def run_export(
         summary["date_max"],
         summary["splits"],
     )
-
-
-def main(log_path: str | Path, job: Callable[..., None], **kwargs: Any) -> None:
-    """Run one job with its logging; the entry point every Snakemake script uses."""
-    with job_logging(log_path):
-        job(**kwargs)
