@@ -16,6 +16,8 @@ report: "report/workflow.rst"
 include: "rules/common.smk"
 include: "rules/warehouse.smk"
 include: "rules/export.smk"
+include: "rules/models.smk"
+include: "rules/forecast.smk"
 
 
 rule all:

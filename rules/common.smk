@@ -110,4 +110,78 @@ def export_files():
 
 
 def get_final_output():
-    return export_files()
+    return export_files() + model_outputs()
+
+
+# --- models ---------------------------------------------------------------------------
+
+MODELS = list(config["models"])
+
+
+wildcard_constraints:
+    model=alternation(MODELS),
+    fold=r"\d+",
+
+
+def export_parquet(wildcards):
+    return f"{RESULTS}/export/zl_{wildcards.horizon}_v1.parquet"
+
+
+def fold_ids(horizon):
+    """Folds of one horizon, read from the fold table once its checkpoint has run."""
+    import pandas as pd
+
+    table = checkpoints.walk_forward_folds.get(horizon=horizon).output.table
+    return pd.read_csv(table)["fold"].tolist()
+
+
+def fold_files(model, horizon, name):
+    """One file per fold of a (model, horizon)."""
+    return [
+        f"{RESULTS}/models/{model}/{horizon}/fold_{k}/{name}" for k in fold_ids(horizon)
+    ]
+
+
+def fold_predictions(wildcards):
+    return fold_files(wildcards.model, wildcards.horizon, "predictions.parquet")
+
+
+def fold_shap(wildcards):
+    return fold_files(wildcards.model, wildcards.horizon, "shap.parquet")
+
+
+def all_fold_predictions(wildcards):
+    return [
+        path
+        for h in sorted(config["horizons"])
+        for m in MODELS
+        for path in fold_files(m, h, "predictions.parquet")
+    ]
+
+
+def calibrated_predictions(wildcards):
+    return [
+        f"{RESULTS}/models/{m}/{wildcards.horizon}/oos_calibrated.parquet"
+        for m in MODELS
+    ]
+
+
+def model_settings():
+    """Config values that change every model's results (a params value of model rules)."""
+    return {"quantiles": list(config["quantiles"]), "seed": config["seed"]}
+
+
+def horizon_days(wildcards):
+    return config["horizons"][wildcards.horizon]
+
+
+def model_outputs():
+    return [f"{RESULTS}/warehouse/training/walk_forward_folds.json"] + [
+        f"{RESULTS}/{kind}/{h}/{name}"
+        for h in sorted(config["horizons"])
+        for kind, name in (
+            ("metrics", "metrics.csv"),
+            ("forecast", "forecast.parquet"),
+            ("plots", "fan.png"),
+        )
+    ]

@@ -25,3 +25,7 @@ class AssertionFailed(ZlflowError):
 
 class ExportError(ZlflowError):
     """An exported frame failed its schema check."""
+
+
+class ModelError(ZlflowError):
+    """A forecasting model was misconfigured, misused or fed inputs it cannot take."""

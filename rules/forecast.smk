@@ -1,0 +1,163 @@
+# From out-of-sample predictions to calibrated forecasts, metrics against naive
+# baselines, the live forecast and the report's plots.
+
+
+rule calibrate:
+    input:
+        predictions=fold_predictions,
+    output:
+        predictions=f"{RESULTS}/models/{{model}}/{{horizon}}/oos_calibrated.parquet",
+    log:
+        f"{RESULTS}/logs/calibrate/{{model}}/{{horizon}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/calibrate/{{model}}/{{horizon}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    params:
+        settings=model_settings(),
+        calibration=config["calibration"],
+    script:
+        "../scripts/calibrate.py"
+
+
+rule baselines:
+    input:
+        data=export_parquet,
+        folds=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
+    output:
+        predictions=f"{RESULTS}/baselines/{{horizon}}/oos.parquet",
+    log:
+        f"{RESULTS}/logs/baselines/{{horizon}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/baselines/{{horizon}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    params:
+        settings=model_settings(),
+    script:
+        "../scripts/baselines.py"
+
+
+rule live_forecast:
+    input:
+        data=export_parquet,
+        params=f"{RESULTS}/models/{{model}}/{{horizon}}/best_params.json",
+        history=f"{RESULTS}/models/{{model}}/{{horizon}}/oos_calibrated.parquet",
+    output:
+        model=directory(f"{RESULTS}/models/{{model}}/{{horizon}}/live/model"),
+        forecast=f"{RESULTS}/models/{{model}}/{{horizon}}/live/forecast.parquet",
+        shap=f"{RESULTS}/models/{{model}}/{{horizon}}/live/shap.parquet",
+    log:
+        f"{RESULTS}/logs/live/{{model}}/{{horizon}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/live/{{model}}/{{horizon}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    threads: 2
+    params:
+        settings=model_settings(),
+        calibration=config["calibration"],
+        horizon_days=horizon_days,
+        exchange=config["calendar"]["exchange"],
+    script:
+        "../scripts/live_forecast.py"
+
+
+rule forecast_table:
+    input:
+        forecasts=lambda wildcards: [
+            f"{RESULTS}/models/{m}/{wildcards.horizon}/live/forecast.parquet"
+            for m in MODELS
+        ],
+    output:
+        parquet=f"{RESULTS}/forecast/{{horizon}}/forecast.parquet",
+        json=f"{RESULTS}/forecast/{{horizon}}/forecast.json",
+    log:
+        f"{RESULTS}/logs/forecast/{{horizon}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/forecast/{{horizon}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    script:
+        "../scripts/forecast_table.py"
+
+
+rule metrics:
+    input:
+        models=calibrated_predictions,
+        baselines=f"{RESULTS}/baselines/{{horizon}}/oos.parquet",
+    output:
+        overall=f"{RESULTS}/metrics/{{horizon}}/metrics.csv",
+        by_fold=f"{RESULTS}/metrics/{{horizon}}/metrics_by_fold.csv",
+        by_regime=f"{RESULTS}/metrics/{{horizon}}/metrics_by_regime.csv",
+        summary=f"{RESULTS}/metrics/{{horizon}}/summary.txt",
+    log:
+        f"{RESULTS}/logs/metrics/{{horizon}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/metrics/{{horizon}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    params:
+        settings=model_settings(),
+    script:
+        "../scripts/metrics.py"
+
+
+rule plots:
+    input:
+        data=export_parquet,
+        folds=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
+        metrics=f"{RESULTS}/metrics/{{horizon}}/metrics.csv",
+        by_fold=f"{RESULTS}/metrics/{{horizon}}/metrics_by_fold.csv",
+        oos=calibrated_predictions,
+        forecast=f"{RESULTS}/forecast/{{horizon}}/forecast.parquet",
+        shap=lambda wildcards: [
+            p for m in MODELS for p in fold_files(m, wildcards.horizon, "shap.parquet")
+        ],
+    output:
+        folds=report(
+            f"{RESULTS}/plots/{{horizon}}/folds.png",
+            caption="../report/folds.rst",
+            category="Walk-forward",
+            subcategory="{horizon}",
+        ),
+        skill=report(
+            f"{RESULTS}/plots/{{horizon}}/skill.png",
+            caption="../report/skill.rst",
+            category="Backtest",
+            subcategory="{horizon}",
+        ),
+        coverage=report(
+            f"{RESULTS}/plots/{{horizon}}/coverage.png",
+            caption="../report/coverage.rst",
+            category="Backtest",
+            subcategory="{horizon}",
+        ),
+        fan=report(
+            f"{RESULTS}/plots/{{horizon}}/fan.png",
+            caption="../report/fan.rst",
+            category="Forecast",
+            subcategory="{horizon}",
+        ),
+        drivers=report(
+            f"{RESULTS}/plots/{{horizon}}/drivers.png",
+            caption="../report/drivers.rst",
+            category="Explanations",
+            subcategory="{horizon}",
+        ),
+    log:
+        f"{RESULTS}/logs/plots/{{horizon}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/plots/{{horizon}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    params:
+        settings=model_settings(),
+    script:
+        "../scripts/plots.py"
+
+
+rule forecast:
+    """Metrics, live forecasts and plots for every horizon."""
+    input:
+        model_outputs(),

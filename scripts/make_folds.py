@@ -1,0 +1,13 @@
+"""Snakemake adapter: write the walk-forward fold table (a checkpoint)."""
+
+from zlflow.jobs import main
+from zlflow.jobs.models import run_folds
+
+main(
+    snakemake.log[0],
+    run_folds,
+    data=snakemake.input[0],
+    settings=snakemake.params.walk_forward,
+    horizon_days=snakemake.params.horizon_days,
+    table=snakemake.output.table,
+)

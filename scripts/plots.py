@@ -1,0 +1,18 @@
+"""Snakemake adapter: the report's plots for one horizon."""
+
+from zlflow.jobs import main
+from zlflow.jobs.models import run_plots
+
+main(
+    snakemake.log[0],
+    run_plots,
+    data=snakemake.input.data,
+    folds=snakemake.input.folds,
+    metrics=snakemake.input.metrics,
+    by_fold=snakemake.input.by_fold,
+    oos=list(snakemake.input.oos),
+    forecast=snakemake.input.forecast,
+    shap=list(snakemake.input.shap),
+    settings=snakemake.params.settings,
+    outputs=dict(snakemake.output.items()),
+)

@@ -1,0 +1,205 @@
+"""Walk-forward backtest steps: fit one fold, baselines, and the live forecast.
+
+Each function reads the exported training frame and writes plain files, so Snakemake
+runs one job per (model, fold) and reruns only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import zlflow
+from zlflow.calibrate import Calibrator
+from zlflow.explain import contributions_long
+from zlflow.export import feature_columns
+from zlflow.folds import fold_rows
+from zlflow.loading import write_parquet_atomic
+from zlflow.metrics import baseline_predictions
+from zlflow.models import get_model
+from zlflow.models.base import quantile_column
+
+LIVE_FOLD = -1
+
+
+def read_training(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """The exported training frame and its feature columns."""
+    frame = pd.read_parquet(path)
+    for column in ("trade_date", "target_date"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    frame = frame.sort_values("trade_date").reset_index(drop=True)
+    return frame, feature_columns(list(frame.columns))
+
+
+def model_version(
+    model: str, params: Mapping[str, Any], settings: Mapping[str, Any], data_sha: str
+) -> str:
+    """A version that changes with the model's parameters, settings, code and data."""
+    payload = json.dumps(
+        {
+            "model": model,
+            "params": params,
+            "settings": settings,
+            "data": data_sha,
+            "zlflow": zlflow.__version__,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return f"{model}-{hashlib.sha256(payload.encode()).hexdigest()[:12]}"
+
+
+def prediction_frame(
+    rows: pd.DataFrame,
+    quantiles: Sequence[float],
+    predicted: np.ndarray,
+    p_up: np.ndarray,
+    *,
+    fold: int,
+    model: str,
+    horizon: str,
+    version: str,
+) -> pd.DataFrame:
+    """Predictions in the shared schema (the calibration and metrics modules read it)."""
+    out = pd.DataFrame(
+        {
+            "trade_date": rows["trade_date"].to_numpy(),
+            "target_date": rows["target_date"].to_numpy(),
+            "fold": np.int64(fold),
+            "model": model,
+            "model_version": version,
+            "horizon": horizon,
+            "y_true": rows["target_log_return"].to_numpy(dtype=float),
+            "close": rows["close"].to_numpy(dtype=float),
+            "regime": rows["regime"].astype(str).to_numpy(),
+        }
+    )
+    for i, q in enumerate(quantiles):
+        out[quantile_column(q)] = predicted[:, i]
+    out["p_up"] = p_up
+    return out
+
+
+def fit_fold(
+    frame: pd.DataFrame,
+    features: list[str],
+    fold: Mapping[str, Any],
+    *,
+    model: str,
+    horizon: str,
+    quantiles: Sequence[float],
+    params: Mapping[str, Any],
+    seed: int,
+    threads: int,
+    model_dir: str | Path,
+    predictions_path: str | Path,
+    shap_path: str | Path,
+    data_sha: str,
+) -> dict[str, Any]:
+    """Train on the fold's training rows, predict its test rows, explain the median."""
+    train, test = fold_rows(frame, fold)
+    version = model_version(
+        model,
+        params,
+        {"quantiles": list(quantiles), "seed": seed, "fold": int(fold["fold"]), "horizon": horizon},
+        data_sha,
+    )
+    fitted = get_model(model)(quantiles, params, seed=seed, threads=threads)
+    fitted.fit(train[features], train["target_log_return"])
+    fitted.save(Path(model_dir))
+    predictions = prediction_frame(
+        test,
+        quantiles,
+        fitted.predict_quantiles(test[features]),
+        fitted.predict_p_up(test[features]),
+        fold=int(fold["fold"]),
+        model=model,
+        horizon=horizon,
+        version=version,
+    )
+    write_parquet_atomic(predictions, predictions_path)
+    wide = fitted.explain(test[features])
+    write_parquet_atomic(
+        contributions_long(wide, test["trade_date"], model, int(fold["fold"])), shap_path
+    )
+    return {
+        "fold": int(fold["fold"]),
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "model_version": version,
+    }
+
+
+def fold_baselines(
+    frame: pd.DataFrame, folds: pd.DataFrame, quantiles: Sequence[float], horizon: str
+) -> pd.DataFrame:
+    """Naive baselines for every fold, each set from that fold's training rows only."""
+    parts = []
+    for fold in folds.to_dict("records"):
+        train, test = fold_rows(frame, fold)
+        part = baseline_predictions(train, test, quantiles, int(fold["fold"]), horizon)
+        extra = test[["trade_date", "close", "regime"]].astype({"regime": str})
+        parts.append(part.merge(extra, on="trade_date", how="left", validate="m:1"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def live_forecast(
+    frame: pd.DataFrame,
+    features: list[str],
+    history: pd.DataFrame,
+    *,
+    model: str,
+    horizon: str,
+    horizon_days: int,
+    quantiles: Sequence[float],
+    params: Mapping[str, Any],
+    seed: int,
+    threads: int,
+    calibration: Mapping[str, Any],
+    model_dir: str | Path,
+    data_sha: str,
+) -> pd.DataFrame:
+    """Train on every row whose target is known; forecast from the latest feature date.
+
+    The intervals and direction probability are calibrated on all walk-forward
+    out-of-sample predictions, none of which uses the latest rows' targets.
+    """
+    known = frame[frame["target_date"].notna()]
+    latest = frame.iloc[[-1]]
+    version = model_version(
+        model,
+        params,
+        {"quantiles": list(quantiles), "seed": seed, "fold": "live", "horizon": horizon},
+        data_sha,
+    )
+    fitted = get_model(model)(quantiles, params, seed=seed, threads=threads)
+    fitted.fit(known[features], known["target_log_return"])
+    fitted.save(Path(model_dir))
+    raw = prediction_frame(
+        latest,
+        quantiles,
+        fitted.predict_quantiles(latest[features]),
+        fitted.predict_p_up(latest[features]),
+        fold=LIVE_FOLD,
+        model=model,
+        horizon=horizon,
+        version=version,
+    )
+    calibrator = Calibrator.fit(
+        history, quantiles, method=calibration["direction"], min_history=calibration["min_history"]
+    )
+    forecast = calibrator.apply(raw)
+    forecast["horizon_days"] = horizon_days
+    close = forecast["close"].to_numpy()
+    for q in quantiles:
+        column = quantile_column(q)
+        forecast[f"price_{column}"] = close * np.exp(forecast[column].to_numpy())
+    forecast["as_of_date"] = forecast["trade_date"]
+    forecast["calibration"] = json.dumps(calibrator.to_dict(), default=str)
+    return forecast

@@ -1,0 +1,120 @@
+"""Walk-forward folds with a purge: the fold table is the one source of fold boundaries.
+
+Folds are counted in sessions (rows of the training export, one per trade date). Each
+fold tests on ``test_sessions`` consecutive rows; its training rows end early enough that
+every training target is realised before the first test date (purge = horizon), plus an
+optional embargo. Nothing after a fold's train end can reach its model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from zlflow.errors import ZlflowError
+
+FOLD_COLUMNS = (
+    "fold",
+    "train_start",
+    "train_end",
+    "test_start",
+    "test_end",
+    "train_rows",
+    "test_rows",
+    "purged_rows",
+    "horizon_days",
+)
+
+
+class FoldError(ZlflowError):
+    """The walk-forward settings cannot produce a valid fold on this data."""
+
+
+@dataclass(frozen=True)
+class FoldSpec:
+    """Walk-forward settings from config (``walk_forward:``)."""
+
+    window: str = "expanding"
+    first_test_start: str = "2016-01-01"
+    test_sessions: int = 126
+    step_sessions: int = 126
+    min_train_sessions: int = 750
+    train_sessions: int | None = None
+    embargo_sessions: int = 0
+    max_folds: int | None = None
+
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any]) -> FoldSpec:
+        spec = cls(**dict(settings))
+        if spec.window not in ("expanding", "sliding"):
+            raise FoldError(f"walk_forward.window must be expanding or sliding, not {spec.window}")
+        if spec.window == "sliding" and not spec.train_sessions:
+            raise FoldError("walk_forward.train_sessions is required for a sliding window")
+        return spec
+
+
+def make_folds(frame: pd.DataFrame, spec: FoldSpec, horizon_days: int) -> pd.DataFrame:
+    """The fold table for a training frame with ``trade_date`` and ``target_date``.
+
+    Only rows with a realised target take part. Training rows of fold k are those with
+    ``target_date < test_start`` (the purge) and at least ``embargo_sessions`` further rows
+    before the test window.
+    """
+    rows = frame.loc[frame["target_date"].notna(), ["trade_date", "target_date"]]
+    rows = rows.sort_values("trade_date").reset_index(drop=True)
+    dates = pd.DatetimeIndex(rows["trade_date"])
+    first = int(dates.searchsorted(pd.Timestamp(spec.first_test_start)))
+    folds = []
+    start = first
+    while start + spec.test_sessions <= len(rows):
+        if spec.max_folds is not None and len(folds) >= spec.max_folds:
+            break
+        test = rows.iloc[start : start + spec.test_sessions]
+        test_start = test["trade_date"].iloc[0]
+        eligible = rows.iloc[:start]
+        eligible = eligible[eligible["target_date"] < test_start]
+        end = len(eligible) - spec.embargo_sessions
+        begin = max(0, end - spec.train_sessions) if spec.window == "sliding" else 0
+        train = eligible.iloc[begin:end]
+        if len(train) < spec.min_train_sessions:
+            raise FoldError(
+                f"fold {len(folds)} (test from {test_start.date()}) has {len(train)} training "
+                f"rows, fewer than walk_forward.min_train_sessions={spec.min_train_sessions}: "
+                "move first_test_start later or lower the minimum"
+            )
+        folds.append(
+            {
+                "fold": len(folds),
+                "train_start": train["trade_date"].iloc[0],
+                "train_end": train["trade_date"].iloc[-1],
+                "test_start": test_start,
+                "test_end": test["trade_date"].iloc[-1],
+                "train_rows": len(train),
+                "test_rows": len(test),
+                "purged_rows": start - end,
+                "horizon_days": horizon_days,
+            }
+        )
+        start += spec.step_sessions
+    if not folds:
+        raise FoldError(
+            f"no walk-forward fold fits: {len(rows) - first} rows with targets from "
+            f"{spec.first_test_start}, test_sessions={spec.test_sessions}"
+        )
+    table = pd.DataFrame(folds, columns=list(FOLD_COLUMNS))
+    for column in ("train_start", "train_end", "test_start", "test_end"):
+        table[column] = pd.to_datetime(table[column]).astype("datetime64[us]")
+    return table
+
+
+def fold_rows(frame: pd.DataFrame, fold: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, test) rows of one fold, selected by the fold table's dates only."""
+    dates = frame["trade_date"]
+    train = frame[
+        (dates >= fold["train_start"]) & (dates <= fold["train_end"]) & frame["target_date"].notna()
+    ]
+    test = frame[(dates >= fold["test_start"]) & (dates <= fold["test_end"])]
+    return train, test

@@ -1,0 +1,126 @@
+"""Optuna tuning on data before the first test window only: tuning cannot see a test row.
+
+One study per (model, horizon) lives in an SQLite file, so an interrupted run resumes.
+The study name carries a fingerprint of what it tunes on, so changed data or settings
+start a fresh study instead of mixing trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from zlflow.metrics import pinball_loss
+from zlflow.models.base import ForecastModel
+
+log = logging.getLogger("zlflow")
+
+
+def tuning_rows(
+    frame: pd.DataFrame, cutoff: pd.Timestamp, validation_sessions: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(inner train, inner validation) from rows whose target is realised before ``cutoff``.
+
+    The validation slice is the last ``validation_sessions`` of those rows; inner training
+    rows end where their targets would reach into it (purged like a fold).
+    """
+    known = frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
+    known = known.sort_values("trade_date")
+    if len(known) <= validation_sessions:
+        raise ValueError(
+            f"tuning needs more than {validation_sessions} rows before {cutoff.date()}, "
+            f"found {len(known)}"
+        )
+    valid = known.iloc[-validation_sessions:]
+    train = known[known["target_date"] < valid["trade_date"].iloc[0]]
+    return train, valid
+
+
+def study_fingerprint(
+    frame: pd.DataFrame, features: Sequence[str], settings: dict[str, Any]
+) -> str:
+    """Short hash of the tuning rows and settings: a new value means a new study."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(pd.util.hash_pandas_object(frame[[*features, "target_log_return"]]).values)
+    return digest.hexdigest()[:12]
+
+
+def tune(
+    model_cls: type[ForecastModel],
+    frame: pd.DataFrame,
+    features: Sequence[str],
+    quantiles: Sequence[float],
+    cutoff: pd.Timestamp,
+    *,
+    storage: str | Path,
+    n_trials: int,
+    timeout_s: float | None,
+    seed: int,
+    validation_sessions: int,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Run (or resume) the study and return the best parameters with a summary."""
+    train, valid = tuning_rows(frame, cutoff, validation_sessions)
+    settings = {
+        "model": model_cls.name,
+        "quantiles": list(quantiles),
+        "cutoff": str(cutoff.date()),
+        "seed": seed,
+        "validation_sessions": validation_sessions,
+    }
+    name = f"{model_cls.name}-{study_fingerprint(pd.concat([train, valid]), features, settings)}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=name,
+        storage=f"sqlite:///{Path(storage).resolve()}",
+        load_if_exists=True,
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+    )
+    x_train, y_train = train[list(features)], train["target_log_return"]
+    x_valid, y_valid = valid[list(features)], valid["target_log_return"].to_numpy()
+
+    def objective(trial: optuna.Trial) -> float:
+        params = model_cls.default_params() | model_cls.suggest_params(trial)
+        model = model_cls(quantiles, params, seed=seed, threads=threads).fit(x_train, y_train)
+        predicted = model.predict_quantiles(x_valid)
+        losses = [pinball_loss(y_valid, predicted[:, i], q) for i, q in enumerate(quantiles)]
+        return float(np.mean(losses))
+
+    def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        log.info(
+            "trial %d: mean pinball %.6f (best %.6f)", trial.number, trial.value, study.best_value
+        )
+
+    done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+    remaining = max(0, n_trials - done)
+    log.info(
+        "study %s: %d trials done, running %d more on %d train / %d validation rows before %s",
+        name,
+        done,
+        remaining,
+        len(train),
+        len(valid),
+        cutoff.date(),
+    )
+    if remaining:
+        study.optimize(objective, n_trials=remaining, timeout=timeout_s, callbacks=[progress])
+    return {
+        "model": model_cls.name,
+        "params": model_cls.default_params() | study.best_params,
+        "best_value": study.best_value,
+        "trials": len(study.trials),
+        "study": name,
+        "cutoff": str(cutoff.date()),
+        "train_rows": len(train),
+        "validation_rows": len(valid),
+        "validation_end": str(valid["trade_date"].iloc[-1].date()),
+    }
