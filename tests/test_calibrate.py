@@ -15,6 +15,7 @@ from zlflow.calibrate import (
     calibrate_walk_forward,
     conformal_offset,
     interval_pairs,
+    uncalibrated,
 )
 from zlflow.metrics import brier, coverage
 
@@ -180,3 +181,24 @@ def test_clear_errors() -> None:
     calibrated = Calibrator.fit(frame, QUANTILES).apply(frame)
     with pytest.raises(CalibrationError, match="already"):
         Calibrator.fit(frame, QUANTILES).apply(calibrated)
+
+
+def test_uncalibrated_restores_the_raw_predictions() -> None:
+    rng = np.random.default_rng(1)
+    rows = 300
+    raw = pd.DataFrame(
+        {
+            "trade_date": pd.date_range("2020-01-01", periods=rows, freq="D"),
+            "fold": np.repeat([0, 1, 2], rows // 3),
+            "model": "m",
+            "horizon": "1m",
+            "y_true": rng.normal(0, 1, rows),
+            "q10": -0.5,
+            "q50": 0.0,
+            "q90": 0.5,
+            "p_up": 0.7,
+        }
+    )
+    calibrated = calibrate_walk_forward(raw, [0.1, 0.5, 0.9])
+    assert not calibrated["q90"].equals(raw["q90"])
+    pd.testing.assert_frame_equal(uncalibrated(calibrated)[raw.columns], raw)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from zlflow.warehouse.duckdb import DuckDBWarehouse
@@ -73,7 +74,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workflow copy run end to end with 8 cores and no warehouse resource limit,
     so several warehouse jobs start at once and must queue on the DuckDB file lock."""
     workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    snakemake(workdir, "--cores", "8", "--resources", "warehouse=100")
+    snakemake(workdir, "export", "--cores", "8", "--resources", "warehouse=100")
     return workdir
 
 
@@ -99,7 +100,7 @@ def test_full_run_builds_every_layer_and_exports(built: Path) -> None:
 
 
 def test_nothing_to_do_after_a_full_run(built: Path) -> None:
-    assert "Nothing to be done" in snakemake(built, "-n").stdout
+    assert "Nothing to be done" in snakemake(built, "-n", "export").stdout
 
 
 def test_editing_a_feature_reruns_it_and_its_dependents_only(built: Path) -> None:
@@ -107,21 +108,21 @@ def test_editing_a_feature_reruns_it_and_its_dependents_only(built: Path) -> Non
     original = sql.read_text()
     edit(sql)
     try:
-        assert planned_jobs(built) == {
+        assert planned_jobs(built, "export") == {
             ("deploy_object", "results/default/warehouse/features/cross_asset_daily.json"),
             ("deploy_object", "results/default/warehouse/features/zl_daily_v1.json"),
             ("deploy_object", "results/default/warehouse/training/vw_zl_1m_v1.json"),
             ("run_assertion", "results/default/assertions/features_nulls_only_in_warmup.json"),
             ("run_assertion", "results/default/assertions/layer_row_counts.json"),
             ("export_training", "results/default/export/zl_1m_v1.parquet"),
-            ("all", ""),
+            ("export", ""),
         }
         # Run it for real with the default profile (2 cores), then nothing is stale.
-        snakemake(built)
-        assert "Nothing to be done" in snakemake(built, "-n").stdout
+        snakemake(built, "export")
+        assert "Nothing to be done" in snakemake(built, "-n", "export").stdout
     finally:
         sql.write_text(original)
-    snakemake(built)  # the restored file is a change too: bring everything up to date
+    snakemake(built, "export")  # the restored file is a change too: bring it up to date
 
 
 def test_editing_an_assertion_reruns_that_assertion_only(built: Path) -> None:
@@ -129,7 +130,7 @@ def test_editing_an_assertion_reruns_that_assertion_only(built: Path) -> None:
     original = sql.read_text()
     edit(sql)
     try:
-        assert planned_jobs(built) == {
+        assert planned_jobs(built, "export") == {
             ("run_assertion", "results/default/assertions/staging_ohlc_consistent.json")
         }
     finally:
@@ -148,7 +149,7 @@ def test_a_failing_assertion_stops_the_run_and_leaves_no_marker(built: Path) -> 
         )
     )
     try:
-        result = snakemake(built, check=False)
+        result = snakemake(built, "export", check=False)
         assert result.returncode != 0
         output = result.stdout + result.stderr
         assert "assertion staging_price_bounds failed" in output
@@ -158,5 +159,38 @@ def test_a_failing_assertion_stops_the_run_and_leaves_no_marker(built: Path) -> 
         assert export.read_bytes() == before
     finally:
         sql.write_text(original)
-    snakemake(built, "--cores", "2")
+    snakemake(built, "--cores", "2", "export")
     assert marker.exists()
+
+
+def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
+    """Folds, tuning, one job per (model, fold), calibration, metrics, live forecast, report."""
+    small = str(ROOT / "tests" / "configs" / "small.yaml")
+    snakemake(built, "--cores", "2", "--configfile", small)
+    results = built / RESULTS
+    folds = pd.read_csv(results / "folds" / "1m" / "fold_table.csv")
+    assert folds["fold"].tolist() == [0, 1, 2]
+    assert (folds["purged_rows"] >= folds["horizon_days"]).all()
+    for fold in folds["fold"]:
+        base = results / "models" / "lgbm" / "1m" / f"fold_{fold}"
+        assert (base / "model" / "q50.txt").exists()
+        assert (base / "predictions.parquet").exists() and (base / "shap.parquet").exists()
+        assert (results / "logs" / "fit" / "lgbm" / "1m" / f"fold_{fold}.log").stat().st_size > 0
+    metrics = pd.read_csv(results / "metrics" / "1m" / "metrics.csv")
+    assert set(metrics["model"]) == {"lgbm", "random_walk", "drift", "climatology"}
+    summary = (results / "metrics" / "1m" / "summary.txt").read_text()
+    assert "the random walk on mean pinball loss" in summary
+    forecast = pd.read_parquet(results / "forecast" / "1m" / "forecast.parquet")
+    assert len(forecast) == 1
+    row = forecast.iloc[0]
+    assert row["target_date"] > row["as_of_date"]
+    assert row["price_q5"] <= row["price_q50"] <= row["price_q95"]
+    assert 0 <= row["p_up"] <= 1
+    assert row["model_version"].startswith("lgbm-")
+    for plot in ("folds", "skill", "coverage", "fan", "drivers"):
+        assert (results / "plots" / "1m" / f"{plot}.png").stat().st_size > 10_000
+    with DuckDBWarehouse(results / "warehouse.duckdb", {"training": "training"}) as wh:
+        assert wh.table_info("training", "walk_forward_folds").rows == 3
+    assert "Nothing to be done" in snakemake(built, "-n", "--configfile", small).stdout
+    snakemake(built, "--configfile", small, "--report", "report.html")
+    assert (built / "report.html").stat().st_size > 100_000

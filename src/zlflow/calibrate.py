@@ -277,3 +277,12 @@ def calibrate_walk_forward(
     out["calibrated"] = out["calibrated"].astype(bool)
     out.index = index
     return out
+
+
+def uncalibrated(frame: pd.DataFrame) -> pd.DataFrame:
+    """The raw predictions behind a calibrated frame (to fit a new calibrator on them)."""
+    raw = [c for c in frame.columns if c.startswith("raw_")]
+    restored = frame.drop(
+        columns=[c.removeprefix("raw_") for c in raw] + ["calibrated"], errors="ignore"
+    )
+    return restored.rename(columns={c: c.removeprefix("raw_") for c in raw})

@@ -1,0 +1,200 @@
+"""Backtest steps on the real sample: no leakage, determinism, tuning before the first test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from zlflow.backtest import fit_fold, fold_baselines, live_forecast
+from zlflow.calibrate import calibrate_walk_forward
+from zlflow.export import feature_columns
+from zlflow.folds import FoldSpec, fold_rows, make_folds
+from zlflow.models import get_model
+from zlflow.tuning import tune, tuning_rows
+from zlflow.warehouse.duckdb import DuckDBWarehouse
+
+QUANTILES = [0.05, 0.1, 0.5, 0.9, 0.95]
+PARAMS = {"num_boost_round": 60, "num_leaves": 7, "learning_rate": 0.05}
+SPEC = FoldSpec.from_config(
+    {
+        "window": "expanding",
+        "first_test_start": "2020-01-02",
+        "test_sessions": 126,
+        "step_sessions": 126,
+        "min_train_sessions": 750,
+        "max_folds": 3,
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def training(built_warehouse: Path, config: dict[str, Any]) -> tuple[pd.DataFrame, list[str]]:
+    with DuckDBWarehouse(built_warehouse, config["datasets"]) as wh:
+        frame = wh.query_arrow("SELECT * FROM ${training}.vw_zl_1m_v1").to_pandas()
+    for column in ("trade_date", "target_date"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    frame = frame.sort_values("trade_date").reset_index(drop=True)
+    return frame, feature_columns(list(frame.columns))
+
+
+@pytest.fixture(scope="module")
+def folds(training: tuple[pd.DataFrame, list[str]]) -> pd.DataFrame:
+    return make_folds(training[0], SPEC, 21)
+
+
+def run_fold(
+    frame: pd.DataFrame, features: list[str], fold: dict[str, Any], out: Path
+) -> pd.DataFrame:
+    fit_fold(
+        frame,
+        features,
+        fold,
+        model="lgbm",
+        horizon="1m",
+        quantiles=QUANTILES,
+        params=PARAMS,
+        seed=7,
+        threads=1,
+        model_dir=out / "model",
+        predictions_path=out / "pred.parquet",
+        shap_path=out / "shap.parquet",
+        data_sha="fixed",
+    )
+    return pd.read_parquet(out / "pred.parquet")
+
+
+def model_bytes(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_purge_is_at_least_the_horizon_on_the_real_sample(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame
+) -> None:
+    frame, _ = training
+    for fold in folds.to_dict("records"):
+        train, test = fold_rows(frame, fold)
+        assert train["target_date"].max() < test["trade_date"].min()
+        assert fold["purged_rows"] >= 21
+
+
+def test_changing_every_row_after_train_end_leaves_the_model_unchanged(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame, features = training
+    fold = folds.iloc[1].to_dict()
+    before = run_fold(frame, features, fold, tmp_path / "a")
+    later = frame["trade_date"] > fold["train_end"]
+    rng = np.random.default_rng(0)
+    # Shuffle every feature and target of the rows after the train end.
+    altered = frame.copy()
+    shuffled = rng.permutation(np.flatnonzero(later))
+    for column in [*features, "target_log_return"]:
+        altered.loc[later, column] = frame[column].to_numpy()[shuffled]
+    run_fold(altered, features, fold, tmp_path / "b")
+    assert model_bytes(tmp_path / "a" / "model") == model_bytes(tmp_path / "b" / "model")
+    # Changing only the future's targets leaves the predictions identical too.
+    targets_only = frame.copy()
+    targets_only.loc[later, "target_log_return"] = rng.normal(0, 0.5, later.sum())
+    after = run_fold(targets_only, features, fold, tmp_path / "c")
+    pd.testing.assert_frame_equal(before.drop(columns="y_true"), after.drop(columns="y_true"))
+
+
+def test_two_fits_with_the_same_config_are_identical(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame, features = training
+    fold = folds.iloc[0].to_dict()
+    first = run_fold(frame, features, fold, tmp_path / "a")
+    second = run_fold(frame, features, fold, tmp_path / "b")
+    pd.testing.assert_frame_equal(first, second)
+    assert (tmp_path / "a" / "pred.parquet").read_bytes() == (
+        tmp_path / "b" / "pred.parquet"
+    ).read_bytes()
+    assert (tmp_path / "a" / "shap.parquet").read_bytes() == (
+        tmp_path / "b" / "shap.parquet"
+    ).read_bytes()
+
+
+def test_tuning_never_reads_rows_from_the_first_test_window_on(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame, features = training
+    cutoff = folds["test_start"].min()
+    train, valid = tuning_rows(frame, cutoff, 126)
+    assert valid["target_date"].max() < cutoff
+    assert train["target_date"].max() < valid["trade_date"].min()
+
+    def run(data: pd.DataFrame, storage: Path) -> dict[str, Any]:
+        return tune(
+            get_model("lgbm"),
+            data,
+            features,
+            QUANTILES,
+            cutoff,
+            storage=storage,
+            n_trials=2,
+            timeout_s=None,
+            seed=3,
+            validation_sessions=126,
+        )
+
+    first = run(frame, tmp_path / "a.sqlite3")
+    altered = frame.copy()
+    after = altered["target_date"].isna() | (altered["target_date"] >= cutoff)
+    altered.loc[after, features] = 0.0
+    altered.loc[after, "target_log_return"] = 9.9
+    second = run(altered, tmp_path / "b.sqlite3")
+    assert first["params"] == second["params"]
+    assert first["best_value"] == second["best_value"]
+    assert first["study"] == second["study"]
+    # The study resumes instead of starting over.
+    again = run(frame, tmp_path / "a.sqlite3")
+    assert again["trials"] == 2 and again["params"] == first["params"]
+
+
+def test_live_forecast_trains_on_known_targets_and_is_calibrated(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame, features = training
+    oos = pd.concat(
+        [run_fold(frame, features, f, tmp_path / f"f{f['fold']}") for f in folds.to_dict("records")]
+    )
+    history = calibrate_walk_forward(oos, QUANTILES)
+    history = history.assign(
+        **{c.removeprefix("raw_"): history[c] for c in history if c.startswith("raw_")}
+    )
+    forecast = live_forecast(
+        frame,
+        features,
+        history,
+        model="lgbm",
+        horizon="1m",
+        horizon_days=21,
+        quantiles=QUANTILES,
+        params=PARAMS,
+        seed=7,
+        threads=1,
+        calibration={"direction": "platt", "min_history": 50},
+        model_dir=tmp_path / "live",
+        data_sha="fixed",
+    )
+    assert len(forecast) == 1
+    row = forecast.iloc[0]
+    assert row["as_of_date"] == frame["trade_date"].max()
+    assert bool(row["calibrated"])
+    assert row["q5"] <= row["q10"] <= row["q50"] <= row["q90"] <= row["q95"]
+    assert row["price_q50"] == pytest.approx(row["close"] * np.exp(row["q50"]))
+
+
+def test_baselines_use_each_folds_training_rows(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame
+) -> None:
+    frame, _ = training
+    baselines = fold_baselines(frame, folds, QUANTILES, "1m")
+    assert set(baselines["model"]) == {"random_walk", "drift", "climatology"}
+    assert len(baselines) == 3 * folds["test_rows"].sum()
+    assert (baselines.loc[baselines["model"] == "random_walk", "q50"] == 0).all()
