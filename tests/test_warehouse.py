@@ -126,3 +126,28 @@ def test_redeploying_replaces_and_may_switch_between_table_and_view(tmp_path: Pa
             info = wh.deploy(read_sql_object(path))
             assert info.kind == materialize
             assert wh.query_arrow("SELECT x FROM ${staging}.t").column("x").to_pylist() == [value]
+
+
+def test_merge_is_idempotent_updates_revisions_and_rejects_bad_input(tmp_path: Path) -> None:
+    snapshot = tmp_path / "rows.parquet"
+    frame = pd.DataFrame({"day": ["d1", "d2"], "model": ["m", "m"], "value": [1.0, 2.0]})
+    with DuckDBWarehouse(tmp_path / "w.duckdb", DATASETS) as wh:
+        write_parquet_atomic(frame, snapshot)
+        first = wh.merge_parquet("forecasts", "t", snapshot, ["day", "model"])
+        assert (first.inserted, first.updated, first.unchanged, first.rows) == (2, 0, 0, 2)
+        again = wh.merge_parquet("forecasts", "t", snapshot, ["day", "model"])
+        assert (again.inserted, again.updated, again.unchanged, again.rows) == (0, 0, 2, 2)
+        revised = pd.DataFrame({"day": ["d2", "d3"], "model": ["m", "m"], "value": [2.5, 3.0]})
+        write_parquet_atomic(revised, snapshot)
+        merged = wh.merge_parquet("forecasts", "t", snapshot, ["day", "model"])
+        assert (merged.inserted, merged.updated, merged.unchanged, merged.rows) == (1, 1, 0, 3)
+        before = wh.query_arrow("SELECT * FROM ${forecasts}.t ORDER BY day")
+        bad_schema = pd.DataFrame({"day": ["d4"], "model": ["m"], "value": ["oops"]})
+        write_parquet_atomic(bad_schema, snapshot)
+        with pytest.raises(ZlflowError, match="does not match forecasts.t"):
+            wh.merge_parquet("forecasts", "t", snapshot, ["day", "model"])
+        duplicated = pd.DataFrame({"day": ["d5", "d5"], "model": ["m", "m"], "value": [1.0, 2.0]})
+        write_parquet_atomic(duplicated, snapshot)
+        with pytest.raises(ZlflowError, match="1 duplicate key"):
+            wh.merge_parquet("forecasts", "t", snapshot, ["day", "model"])
+        assert wh.query_arrow("SELECT * FROM ${forecasts}.t ORDER BY day").equals(before)

@@ -6,6 +6,7 @@ Kept small on purpose so that a second backend (BigQuery) is one module.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +26,16 @@ class TableInfo:
     kind: str
     rows: int
     columns: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What an idempotent upsert did: a rerun of the same rows is all ``unchanged``."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+    rows: int
 
 
 class Warehouse(ABC):
@@ -80,6 +91,16 @@ class Warehouse(ABC):
     @abstractmethod
     def load_parquet(self, dataset_key: str, name: str, path: Path) -> TableInfo:
         """Replace a table with the contents of a Parquet file, atomically."""
+
+    @abstractmethod
+    def merge_parquet(
+        self, dataset_key: str, name: str, path: Path, keys: Sequence[str]
+    ) -> MergeResult:
+        """Upsert a Parquet file into a table on ``keys`` in one transaction.
+
+        Rows whose key exists are updated, new keys inserted, nothing is deleted; a file
+        whose columns differ from the table's, or with duplicate keys, changes nothing.
+        """
 
     @abstractmethod
     def table_info(self, dataset_key: str, name: str) -> TableInfo:

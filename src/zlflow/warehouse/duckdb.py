@@ -6,6 +6,7 @@ file lock beside the database: parallel Snakemake jobs queue instead of failing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,8 @@ import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from zlflow.errors import SqlError, ZlflowError
-from zlflow.warehouse.base import TableInfo, Warehouse
-from zlflow.warehouse.sql import SqlObject, to_duckdb
+from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse
+from zlflow.warehouse.sql import SqlObject, check_identifier, to_duckdb
 
 
 class DuckDBWarehouse(Warehouse):
@@ -99,6 +100,76 @@ class DuckDBWarehouse(Warehouse):
             self.con.execute("ROLLBACK")
             raise ZlflowError(f"loading {path} into {target} failed: {err}") from err
         return self.table_info(dataset_key, name)
+
+    def merge_parquet(
+        self, dataset_key: str, name: str, path: Path, keys: Sequence[str]
+    ) -> MergeResult:
+        target = self.table(dataset_key, name)
+        keys = [check_identifier(k, "merge key") for k in keys]
+        on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM s.{k}" for k in keys)
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE incoming AS SELECT * FROM read_parquet($path)",
+                {"path": str(path)},
+            )
+            duplicates = self.con.execute(
+                f"SELECT COUNT(*) FROM (SELECT {', '.join(keys)} FROM incoming "
+                f"GROUP BY ALL HAVING COUNT(*) > 1)"
+            ).fetchall()[0][0]
+            if duplicates:
+                raise ZlflowError(f"{path}: {duplicates} duplicate key(s) on {keys} for {target}")
+            if self._kind(dataset_key, name) is None:
+                self.con.execute(f"CREATE TABLE {target} AS SELECT * FROM incoming")
+                rows = self.con.execute("SELECT COUNT(*) FROM incoming").fetchall()[0][0]
+                self.con.execute("COMMIT")
+                return MergeResult(inserted=rows, updated=0, unchanged=0, rows=rows)
+            expected = self._columns(dataset_key, name)
+            found = [(row[0], row[1]) for row in self.con.execute("DESCRIBE incoming").fetchall()]
+            if sorted(expected) != sorted(found):
+                missing = sorted(set(expected) - set(found))
+                unexpected = sorted(set(found) - set(expected))
+                raise ZlflowError(
+                    f"{path} does not match {target}: missing or retyped {missing}, "
+                    f"unexpected {unexpected}"
+                )
+            columns = [c for c, _ in expected]
+            same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in columns)
+            counts = self.con.execute(
+                f"SELECT COUNT(*) FILTER (WHERE t_found AND NOT is_same), "
+                f"COUNT(*) FILTER (WHERE is_same), COUNT(*) FILTER (WHERE NOT t_found) FROM ("
+                f"SELECT EXISTS (SELECT 1 FROM {target} AS t WHERE {on}) AS t_found, "
+                f"EXISTS (SELECT 1 FROM {target} AS t WHERE {same}) AS is_same FROM incoming AS s)"
+            ).fetchall()[0]
+            updates = ", ".join(f"{c} = s.{c}" for c in columns if c not in keys)
+            matched = f"WHEN MATCHED THEN UPDATE SET {updates} " if updates else ""
+            self.con.execute(
+                f"MERGE INTO {target} AS t USING incoming AS s ON {on} {matched}"
+                f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
+                f"VALUES ({', '.join('s.' + c for c in columns)})"
+            )
+            rows = self.con.execute(f"SELECT COUNT(*) FROM {target}").fetchall()[0][0]
+            self.con.execute("COMMIT")
+        except (duckdb.Error, ZlflowError) as err:
+            self.con.execute("ROLLBACK")
+            if isinstance(err, ZlflowError):
+                raise
+            raise ZlflowError(f"merging {path} into {target} failed: {err}") from err
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS incoming")
+        return MergeResult(
+            inserted=int(counts[2]),
+            updated=int(counts[0]),
+            unchanged=int(counts[1]),
+            rows=int(rows),
+        )
+
+    def _columns(self, dataset_key: str, name: str) -> list[tuple[str, str]]:
+        return self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = $s AND table_name = $t ORDER BY ordinal_position",
+            {"s": self.datasets[dataset_key], "t": name},
+        ).fetchall()
 
     def _kind(self, dataset_key: str, name: str) -> str | None:
         rows = self.con.execute(
