@@ -144,7 +144,7 @@ def test_merge_is_idempotent_updates_revisions_and_rejects_bad_input(tmp_path: P
         before = wh.query_arrow("SELECT * FROM ${forecasts}.t ORDER BY day")
         bad_schema = pd.DataFrame({"day": ["d4"], "model": ["m"], "value": ["oops"]})
         write_parquet_atomic(bad_schema, snapshot)
-        with pytest.raises(ZlflowError, match="does not match forecasts.t"):
+        with pytest.raises(ZlflowError, match=r"does not match forecasts\.t"):
             wh.merge_parquet("forecasts", "t", snapshot, ["day", "model"])
         duplicated = pd.DataFrame({"day": ["d5", "d5"], "model": ["m", "m"], "value": [1.0, 2.0]})
         write_parquet_atomic(duplicated, snapshot)
