@@ -25,6 +25,7 @@ lint: install
 	$(BIN)/snakemake --lint
 
 test: lint
+	tools/install_chromium.sh
 	$(BIN)/python -m pytest
 
 format: install

@@ -18,6 +18,7 @@ include: "rules/warehouse.smk"
 include: "rules/export.smk"
 include: "rules/models.smk"
 include: "rules/forecast.smk"
+include: "rules/publish.smk"
 
 
 rule all:

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 from zlflow.config import check_config
 from zlflow.errors import ConfigError
 from zlflow.objects import (
+    ASSERTION_RESULTS,
     RAW_TABLES,
     SQL_DATASETS,
     assertion_objects,
@@ -63,6 +64,14 @@ def marker(key):
     return f"{RESULTS}/warehouse/{dataset}/{name}.json"
 
 
+def markers(keys):
+    """Markers of the objects ``keys``; assertion results stand for every assertion."""
+    paths = []
+    for key in keys:
+        paths.extend(assertion_markers() if key == ASSERTION_RESULTS else [marker(key)])
+    return paths
+
+
 def sample_inputs(wildcards):
     """Every bundled file behind one raw table (folders expanded to their files)."""
     files = []
@@ -73,7 +82,7 @@ def sample_inputs(wildcards):
 
 
 def reference_settings(wildcards):
-    return config_subset(config, wildcards.reference_table)
+    return config_subset(config, wildcards.reference_table, sorted(ASSERTIONS))
 
 
 def sql_object(wildcards):
@@ -84,17 +93,28 @@ def deploy_inputs(wildcards):
     """The object's SQL file and the markers of everything it reads."""
     obj = sql_object(wildcards)
     deps = check_references(obj, KNOWN_OBJECTS)
-    return {"sql": str(obj.path), "upstream": [marker(d) for d in deps]}
+    return {"sql": str(obj.path), "upstream": markers(deps)}
 
 
 def assertion_inputs(wildcards):
     obj = ASSERTIONS[wildcards.assertion]
     deps = check_references(obj, KNOWN_OBJECTS)
-    return {"sql": str(obj.path), "upstream": [marker(d) for d in deps]}
+    return {"sql": str(obj.path), "upstream": markers(deps)}
 
 
 def warehouse_markers():
-    return [marker(k) for k in sorted(KNOWN_OBJECTS)]
+    """Markers of the layers up to training (the API layer belongs to publishing)."""
+    layers = {
+        k
+        for k in KNOWN_OBJECTS
+        if k.split(".")[0] in ("market_data", "staging", "features", "training")
+    }
+    layers -= {ASSERTION_RESULTS, "training.walk_forward_folds"}
+    return [marker(k) for k in sorted(layers)]
+
+
+def api_markers():
+    return [marker(k) for k in sorted(OBJECTS) if k.startswith("api.")]
 
 
 def assertion_markers():
@@ -110,7 +130,7 @@ def export_files():
 
 
 def get_final_output():
-    return export_files() + model_outputs()
+    return export_files() + model_outputs() + publish_outputs()
 
 
 # --- models ---------------------------------------------------------------------------
@@ -184,4 +204,33 @@ def model_outputs():
             ("forecast", "forecast.parquet"),
             ("plots", "fan.png"),
         )
+    ]
+
+
+# --- publish --------------------------------------------------------------------------
+
+
+def all_shap_files(wildcards):
+    """Every fold's and every live model's SHAP drivers."""
+    return [
+        path
+        for h in sorted(config["horizons"])
+        for m in MODELS
+        for path in [
+            *fold_files(m, h, "shap.parquet"),
+            f"{RESULTS}/models/{m}/{h}/live/shap.parquet",
+        ]
+    ]
+
+
+def dashboard_settings():
+    return dict(config["dashboard"]) | {
+        "p_up_low": config["alerts"]["p_up_low"],
+        "p_up_high": config["alerts"]["p_up_high"],
+    }
+
+
+def publish_outputs():
+    return api_markers() + [
+        f"{RESULTS}/publish/{name}" for name in ("alerts.json", "dashboard.html")
     ]

@@ -129,3 +129,9 @@ def test_reading_an_undefined_object_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "staging" / "a.sql").write_text("SELECT * FROM ${market_data}.no_such_table")
     with pytest.raises(SqlError, match=r"a\.sql reads market_data\.no_such_table"):
         deploy_order(sql_objects(tmp_path, {}))
+
+
+def test_format_is_printf_style_like_bigquery() -> None:
+    assert run("SELECT FORMAT('%s p_up %.2f at %d', 'ZL', 0.1234, 5)") == [("ZL p_up 0.12 at 5",)]
+    with pytest.raises(SqlError, match="%t"):
+        to_duckdb("SELECT FORMAT('%t', 1)")

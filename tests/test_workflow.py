@@ -6,6 +6,7 @@ real `snakemake` command line.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -191,6 +192,13 @@ def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
         assert (results / "plots" / "1m" / f"{plot}.png").stat().st_size > 10_000
     with DuckDBWarehouse(results / "warehouse.duckdb", {"training": "training"}) as wh:
         assert wh.table_info("training", "walk_forward_folds").rows == 3
+    publish = results / "publish"
+    assert (publish / "dashboard.html").stat().st_size > 50_000
+    alerts = json.loads((publish / "alerts.json").read_text())
+    assert "stale_data" in {a["alert_type"] for a in alerts["alerts"]}
+    with DuckDBWarehouse(results / "warehouse.duckdb", {"api": "api"}) as wh:
+        latest = wh.query_arrow("SELECT * FROM ${api}.vw_zl_latest_forecast").to_pandas()
+    assert latest["model"].tolist() == ["lgbm"]
     assert "Nothing to be done" in snakemake(built, "-n", "--configfile", small).stdout
     snakemake(built, "--configfile", small, "--report", "report.html")
     assert (built / "report.html").stat().st_size > 100_000

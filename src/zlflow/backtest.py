@@ -126,7 +126,10 @@ def fit_fold(
     write_parquet_atomic(predictions, predictions_path)
     wide = fitted.explain(test[features])
     write_parquet_atomic(
-        contributions_long(wide, test["trade_date"], model, int(fold["fold"])), shap_path
+        contributions_long(wide, test["trade_date"], model, int(fold["fold"])).assign(
+            horizon=horizon, model_version=version
+        ),
+        shap_path,
     )
     return {
         "fold": int(fold["fold"]),

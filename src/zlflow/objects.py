@@ -17,7 +17,14 @@ from zlflow.sources.sample import SAMPLE_FILES
 from zlflow.warehouse.sql import SqlObject, discover, read_sql_object
 
 RAW_TABLES: tuple[str, ...] = tuple(SAMPLE_FILES)
-SQL_DATASETS: tuple[str, ...] = ("staging", "features", "training")
+SQL_DATASETS: tuple[str, ...] = ("staging", "features", "training", "api")
+# Published by upload jobs, and written by assertion jobs, rather than deployed from SQL.
+PUBLISHED_TABLES: tuple[str, ...] = (
+    "forecasts.zl_forecasts_daily",
+    "forecasts.zl_explainers_daily",
+    "forecasts.zl_backtest_metrics",
+)
+ASSERTION_RESULTS = "market_data.assertion_results"
 HORIZON_TEMPLATE = Path("training", "vw_zl_horizon_v1.sql")
 
 
@@ -43,7 +50,8 @@ def assertion_objects(sql_dir: str | Path) -> dict[str, SqlObject]:
 
 def loaded_tables() -> set[str]:
     """Objects that rules load from files rather than deploy from SQL."""
-    return {f"market_data.{t}" for t in (*RAW_TABLES, *REFERENCE_TABLES)}
+    loaded = {f"market_data.{t}" for t in (*RAW_TABLES, *REFERENCE_TABLES)}
+    return loaded | set(PUBLISHED_TABLES) | {ASSERTION_RESULTS, "training.walk_forward_folds"}
 
 
 def check_references(obj: SqlObject, known: set[str]) -> list[str]:

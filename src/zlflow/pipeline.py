@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zlflow.assertions import AssertionResult, check_assertion
+from zlflow.assertions import AssertionResult, failure, record_assertion, run_assertion
 from zlflow.loading import load_frame
 from zlflow.objects import assertion_objects, deploy_order, sql_objects
 from zlflow.reference import REFERENCE_TABLES, build_reference_table, config_subset
@@ -45,15 +45,24 @@ def build_warehouse(
     snapshot_dir = Path(snapshot_dir)
     for table in SAMPLE_FILES:
         load_raw(warehouse, table, config["sample_dir"], snapshot_dir / f"{table}.parquet")
+    assertions = sorted(assertion_objects(sql_dir))
     for table in REFERENCE_TABLES:
         load_reference(
-            warehouse, table, config_subset(config, table), snapshot_dir / f"{table}.parquet"
+            warehouse,
+            table,
+            config_subset(config, table, assertions),
+            snapshot_dir / f"{table}.parquet",
         )
     objects = sql_objects(sql_dir, config["horizons"])
     for key in deploy_order(objects):
-        warehouse.deploy(objects[key])
+        if objects[key].dataset != "api":  # the API layer reads published forecasts
+            warehouse.deploy(objects[key])
     if not run_assertions:
         return {}
-    return {
-        name: check_assertion(warehouse, obj) for name, obj in assertion_objects(sql_dir).items()
-    }
+    results = {}
+    for name, obj in assertion_objects(sql_dir).items():
+        results[name] = run_assertion(warehouse, obj)
+        record_assertion(warehouse, obj, results[name])
+        if not results[name].passed:
+            raise failure(obj, results[name])
+    return results

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -17,11 +17,19 @@ REFERENCE_TABLES: tuple[str, ...] = (
     "cfg_horizons",
     "cfg_release_lags",
     "cfg_settings",
+    "cfg_alerts",
+    "cfg_assertions",
 )
 
 
-def config_subset(config: Mapping[str, Any], table: str) -> dict[str, Any]:
-    """The part of config a reference table depends on (a Snakemake params value)."""
+def config_subset(
+    config: Mapping[str, Any], table: str, assertions: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The part of config a reference table depends on (a Snakemake params value).
+
+    ``cfg_assertions`` lists the assertions the workflow defines (``sql/assertions``), so
+    the alerts view can tell a skipped assertion from a passed one.
+    """
     subsets: dict[str, Callable[[], dict[str, Any]]] = {
         "cbot_calendar": lambda: {"calendar": dict(config["calendar"])},
         "roll_calendar": lambda: {
@@ -34,6 +42,8 @@ def config_subset(config: Mapping[str, Any], table: str) -> dict[str, Any]:
             "features": dict(config["features"]),
             "split": dict(config["split"]),
         },
+        "cfg_alerts": lambda: {"alerts": dict(config["alerts"])},
+        "cfg_assertions": lambda: {"assertions": sorted(assertions)},
     }
     if table not in subsets:
         raise KeyError(f"unknown reference table {table!r}; known: {REFERENCE_TABLES}")
@@ -82,4 +92,19 @@ def build_reference_table(table: str, settings: Mapping[str, Any]) -> pd.DataFra
                 "test_start": [date.fromisoformat(split["test_start"])],
             }
         )
+    if table == "cfg_alerts":
+        alerts = settings["alerts"]
+        as_of = alerts.get("as_of")
+        return pd.DataFrame(
+            {
+                "p_up_high": [float(alerts["p_up_high"])],
+                "p_up_low": [float(alerts["p_up_low"])],
+                "band_lookback_sessions": pd.array([alerts["band_lookback_sessions"]], "int64"),
+                "stale_after_sessions": pd.array([alerts["stale_after_sessions"]], "int64"),
+                # NaT (no date) means "judge alerts on today's date".
+                "as_of_date": pd.to_datetime([as_of]).astype("datetime64[us]"),
+            }
+        )
+    if table == "cfg_assertions":
+        return pd.DataFrame({"assertion": list(settings["assertions"])}, dtype="str")
     raise KeyError(f"unknown reference table {table!r}; known: {REFERENCE_TABLES}")

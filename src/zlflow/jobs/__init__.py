@@ -36,6 +36,9 @@ def job_logging(log_path: str | Path) -> Iterator[logging.Logger]:
     except ZlflowError as err:
         log.error("%s", err)
         raise
+    except Exception:
+        log.exception("unexpected error")
+        raise
     finally:
         for handler in handlers:
             log.removeHandler(handler)

@@ -213,7 +213,10 @@ def run_live_forecast(
     fitted = get_model(model).load(Path(model_dir))
     latest = frame.iloc[[-1]]
     write_parquet_atomic(
-        contributions_long(fitted.explain(latest[features]), latest["trade_date"], model, -1), shap
+        contributions_long(
+            fitted.explain(latest[features]), latest["trade_date"], model, -1
+        ).assign(horizon=horizon, model_version=result["model_version"].iloc[0]),
+        shap,
     )
     row = result.iloc[0]
     log.info(

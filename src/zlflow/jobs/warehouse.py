@@ -6,7 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from zlflow.assertions import check_assertion
+from zlflow.assertions import failure, record_assertion
+from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.export import export_training
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
@@ -64,7 +65,11 @@ def run_assertion(warehouse: Mapping[str, Any], sql: str, marker: str) -> None:
     obj = read_sql_object(sql)
     with connect(warehouse) as wh:
         log.info("asserting %s: %s", obj.name, obj.description)
-        check_assertion(wh, obj)
+        result = run_assertion_query(wh, obj)
+        # Pass or fail, the outcome goes to the warehouse so the alerts view can see it.
+        record_assertion(wh, obj, result)
+        if not result.passed:
+            raise failure(obj, result)
         log.info("%s passed", obj.name)
         write_json_atomic(
             marker,

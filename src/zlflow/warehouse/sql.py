@@ -183,6 +183,17 @@ def _fix_division(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _fix_format(node: exp.Expression) -> exp.Expression:
+    # BigQuery FORMAT is printf-style; DuckDB's FORMAT is fmt-style ({}), so sqlglot's
+    # pass-through would return the pattern unformatted. DuckDB's PRINTF matches.
+    if isinstance(node, exp.Format):
+        pattern = node.this
+        if isinstance(pattern, exp.Literal) and re.search(r"%[tT]", pattern.name):
+            raise SqlError("FORMAT with %t/%T does not transpile: cast to STRING instead")
+        return exp.Anonymous(this="printf", expressions=[node.this, *node.expressions])
+    return node
+
+
 def _reject_safe_prefix(node: exp.Expression) -> exp.Expression:
     # DuckDB has no SAFE. prefix; sqlglot would pass it through and DuckDB would fail late.
     if isinstance(node, exp.SafeFunc):
@@ -190,7 +201,14 @@ def _reject_safe_prefix(node: exp.Expression) -> exp.Expression:
     return node
 
 
-_FIXES = (_reject_safe_prefix, _fix_dayofweek, _fix_date_arithmetic, _fix_numeric, _fix_division)
+_FIXES = (
+    _reject_safe_prefix,
+    _fix_format,
+    _fix_dayofweek,
+    _fix_date_arithmetic,
+    _fix_numeric,
+    _fix_division,
+)
 
 
 def to_duckdb(sql: str, source: str | Path = "<sql>") -> str:

@@ -1,0 +1,152 @@
+# Publishing: forecasts, explainers and metrics merged into the forecasts dataset, the
+# API views on top of them, the alerts file and the static dashboard.
+
+
+rule upload_forecasts:
+    input:
+        oos=lambda wildcards: [
+            f"{RESULTS}/models/{m}/{h}/oos_calibrated.parquet"
+            for h in sorted(config["horizons"])
+            for m in MODELS
+        ],
+        live=lambda wildcards: [
+            f"{RESULTS}/models/{m}/{h}/live/forecast.parquet"
+            for h in sorted(config["horizons"])
+            for m in MODELS
+        ],
+    output:
+        marker=f"{RESULTS}/warehouse/forecasts/zl_forecasts_daily.json",
+        snapshot=f"{RESULTS}/publish/zl_forecasts_daily.parquet",
+    log:
+        f"{RESULTS}/logs/publish/zl_forecasts_daily.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/publish/zl_forecasts_daily.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        horizons=dict(config["horizons"]),
+        quantiles=list(config["quantiles"]),
+    script:
+        "../scripts/upload_forecasts.py"
+
+
+rule upload_explainers:
+    input:
+        shap=all_shap_files,
+    output:
+        marker=f"{RESULTS}/warehouse/forecasts/zl_explainers_daily.json",
+        snapshot=f"{RESULTS}/publish/zl_explainers_daily.parquet",
+    log:
+        f"{RESULTS}/logs/publish/zl_explainers_daily.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/publish/zl_explainers_daily.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        quantiles=list(config["quantiles"]),
+    script:
+        "../scripts/upload_explainers.py"
+
+
+rule upload_metrics:
+    input:
+        overall=expand(
+            f"{RESULTS}/metrics/{{h}}/metrics.csv", h=sorted(config["horizons"])
+        ),
+        by_fold=expand(
+            f"{RESULTS}/metrics/{{h}}/metrics_by_fold.csv",
+            h=sorted(config["horizons"]),
+        ),
+        by_regime=expand(
+            f"{RESULTS}/metrics/{{h}}/metrics_by_regime.csv",
+            h=sorted(config["horizons"]),
+        ),
+    output:
+        marker=f"{RESULTS}/warehouse/forecasts/zl_backtest_metrics.json",
+        snapshot=f"{RESULTS}/publish/zl_backtest_metrics.parquet",
+    log:
+        f"{RESULTS}/logs/publish/zl_backtest_metrics.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/publish/zl_backtest_metrics.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        horizons=sorted(config["horizons"]),
+        quantiles=list(config["quantiles"]),
+    script:
+        "../scripts/upload_metrics.py"
+
+
+rule alerts:
+    input:
+        api_markers(),
+    output:
+        json=f"{RESULTS}/publish/alerts.json",
+        csv=f"{RESULTS}/publish/alerts.csv",
+    log:
+        f"{RESULTS}/logs/publish/alerts.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/publish/alerts.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+    script:
+        "../scripts/alerts.py"
+
+
+rule dashboard:
+    input:
+        api_markers(),
+    output:
+        html=f"{RESULTS}/publish/dashboard.html",
+        fan=report(
+            f"{RESULTS}/publish/charts/fan.png",
+            caption="../report/dashboard.rst",
+            category="Dashboard",
+        ),
+        direction=report(
+            f"{RESULTS}/publish/charts/direction.png",
+            caption="../report/dashboard.rst",
+            category="Dashboard",
+        ),
+        drivers=report(
+            f"{RESULTS}/publish/charts/drivers.png",
+            caption="../report/dashboard.rst",
+            category="Dashboard",
+        ),
+        metrics=report(
+            f"{RESULTS}/publish/charts/metrics.png",
+            caption="../report/dashboard.rst",
+            category="Dashboard",
+        ),
+    log:
+        f"{RESULTS}/logs/publish/dashboard.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/publish/dashboard.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        settings=dashboard_settings(),
+    script:
+        "../scripts/dashboard.py"
+
+
+rule publish:
+    """Upload, deploy the API views, write alerts and the dashboard."""
+    input:
+        publish_outputs(),
