@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format report clean
+.PHONY: install run test lint format report clean bigquery-emulator
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,12 @@ lint: install
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
-test: lint
+# The BigQuery backend is tested with the real client against a local emulator, which
+# needs Python 3.13 in its own venv (.venv-bqemu); the dashboard test needs Chromium.
+bigquery-emulator:
+	tools/bigquery_emulator.sh setup
+
+test: lint bigquery-emulator
 	tools/install_chromium.sh
 	$(BIN)/python -m pytest
 

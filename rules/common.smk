@@ -147,6 +147,38 @@ def export_parquet(wildcards):
     return f"{RESULTS}/export/zl_{wildcards.horizon}_v1.parquet"
 
 
+def ancient_export(wildcards):
+    """The export as an input whose timestamp never triggers a rerun: fold and tuning jobs
+    rerun on their own rows' fingerprints (params) instead, so new data costs only the
+    folds it changes."""
+    return ancient(export_parquet(wildcards))
+
+
+def fold_table(wildcards):
+    """The fold table once its checkpoint has run (ancient: fingerprints decide reruns)."""
+    return ancient(
+        checkpoints.walk_forward_folds.get(horizon=wildcards.horizon).output.table
+    )
+
+
+def fold_fingerprint(wildcards):
+    import pandas as pd
+
+    table = pd.read_csv(
+        checkpoints.walk_forward_folds.get(horizon=wildcards.horizon).output.table
+    )
+    return table.loc[table["fold"] == int(wildcards.fold), "fingerprint"].item()
+
+
+def tuning_fingerprint(wildcards):
+    import json
+
+    sidecar = checkpoints.walk_forward_folds.get(
+        horizon=wildcards.horizon
+    ).output.sidecar
+    return json.loads(Path(sidecar).read_text())["tuning_fingerprint"]
+
+
 def fold_ids(horizon):
     """Folds of one horizon, read from the fold table once its checkpoint has run."""
     import pandas as pd

@@ -7,6 +7,7 @@ checkpoint walk_forward_folds:
         export_parquet,
     output:
         table=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
+        sidecar=f"{RESULTS}/folds/{{horizon}}/fold_table.json",
     log:
         f"{RESULTS}/logs/folds/{{horizon}}.log",
     benchmark:
@@ -46,8 +47,8 @@ rule load_folds:
 
 rule tune:
     input:
-        data=export_parquet,
-        folds=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
+        data=ancient_export,
+        folds=fold_table,
     output:
         params=f"{RESULTS}/models/{{model}}/{{horizon}}/best_params.json",
     log:
@@ -59,6 +60,7 @@ rule tune:
     threads: 2
     params:
         settings=model_settings(),
+        fingerprint=tuning_fingerprint,
         tuning=config["tuning"],
         storage=f"{RESULTS}/models/{{model}}/{{horizon}}/optuna.sqlite3",
     script:
@@ -67,8 +69,8 @@ rule tune:
 
 rule fit_fold:
     input:
-        data=export_parquet,
-        folds=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
+        data=ancient_export,
+        folds=fold_table,
         params=f"{RESULTS}/models/{{model}}/{{horizon}}/best_params.json",
     output:
         model=directory(f"{RESULTS}/models/{{model}}/{{horizon}}/fold_{{fold}}/model"),
@@ -83,6 +85,7 @@ rule fit_fold:
     threads: 1
     params:
         settings=model_settings(),
+        fingerprint=fold_fingerprint,
     script:
         "../scripts/fit_fold.py"
 

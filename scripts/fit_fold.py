@@ -13,6 +13,7 @@ main(
     horizon=snakemake.wildcards.horizon,
     fold=int(snakemake.wildcards.fold),
     settings=snakemake.params.settings,
+    fold_fingerprint=snakemake.params.fingerprint,
     threads=snakemake.threads,
     model_dir=snakemake.output.model,
     predictions=snakemake.output.predictions,

@@ -10,4 +10,5 @@ main(
     settings=snakemake.params.walk_forward,
     horizon_days=snakemake.params.horizon_days,
     table=snakemake.output.table,
+    sidecar=snakemake.output.sidecar,
 )

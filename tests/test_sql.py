@@ -135,3 +135,14 @@ def test_format_is_printf_style_like_bigquery() -> None:
     assert run("SELECT FORMAT('%s p_up %.2f at %d', 'ZL', 0.1234, 5)") == [("ZL p_up 0.12 at 5",)]
     with pytest.raises(SqlError, match="%t"):
         to_duckdb("SELECT FORMAT('%t', 1)")
+
+
+def test_sqrt_and_log_domain_errors_raise_like_bigquery() -> None:
+    assert run("SELECT SQRT(4.0), LN(1.0), LOG(8.0, 2)") == [(2.0, 0.0, 3.0)]
+    for sql, message in (
+        ("SELECT SQRT(-1.0)", "square root of a negative value"),
+        ("SELECT LN(0.0)", "logarithm of a non-positive value"),
+        ("SELECT LOG(-8.0, 2)", "logarithm of a non-positive value"),
+    ):
+        with pytest.raises(duckdb.Error, match=message):
+            run(sql)

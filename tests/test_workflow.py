@@ -202,3 +202,30 @@ def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
     assert "Nothing to be done" in snakemake(built, "-n", "--configfile", small).stdout
     snakemake(built, "--configfile", small, "--report", "report.html")
     assert (built / "report.html").stat().st_size > 100_000
+
+
+def executed_jobs(output: str) -> set[str]:
+    """Rules of the jobs a real run executed, from Snakemake's log."""
+    return set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):$", output, flags=re.MULTILINE))
+
+
+def test_a_new_trading_day_reruns_the_live_model_but_no_fold(built: Path) -> None:
+    """Appending one bar re-runs ingest, warehouse, export, the live forecast and publishing;
+    every fold's rows are unchanged, so no fold job (nor the tuning) runs again."""
+    small = str(ROOT / "tests" / "configs" / "small.yaml")
+    sample = built / "data" / "sample"
+    sample.unlink()
+    shutil.copytree(ROOT / "data" / "sample", sample)
+    zl = pd.read_parquet(sample / "zl_daily_tradingview.parquet")
+    extra = pd.DataFrame(
+        {"open": [44.5], "high": [45.1], "low": [44.2], "close": [44.9], "volume": [51000.0]},
+        index=pd.DatetimeIndex([pd.Timestamp("2024-06-23 21:00")], name=zl.index.name),
+    )
+    pd.concat([zl, extra]).to_parquet(sample / "zl_daily_tradingview.parquet")
+    result = snakemake(built, "--cores", "2", "--configfile", small)
+    jobs = executed_jobs(result.stdout + result.stderr)
+    assert {"load_raw", "export_training", "walk_forward_folds", "live_forecast"} <= jobs
+    assert {"upload_forecasts", "dashboard"} <= jobs
+    assert not jobs & {"fit_fold", "tune"}, jobs
+    forecast = pd.read_parquet(built / RESULTS / "forecast" / "1m" / "forecast.parquet")
+    assert forecast["as_of_date"].iloc[0] == pd.Timestamp("2024-06-24")

@@ -1,5 +1,5 @@
 -- materialize: table
--- partition_by: trade_date
+-- partition_by: DATE_TRUNC(trade_date, MONTH)
 -- cluster_by: symbol
 -- description: Technical indicators per (symbol, trade_date) on roll-adjusted prices; every value uses rows up to trade_date only.
 WITH emas AS (

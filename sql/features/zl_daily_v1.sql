@@ -1,5 +1,5 @@
 -- materialize: table
--- partition_by: trade_date
+-- partition_by: DATE_TRUNC(trade_date, MONTH)
 -- description: One row per ZL trade date: technical, cross-asset, macro, positioning and weather features, regime stamp and warm-up flag.
 SELECT
   s.trade_date,

@@ -1,5 +1,5 @@
 -- materialize: table
--- partition_by: trade_date
+-- partition_by: DATE_TRUNC(trade_date, MONTH)
 -- cluster_by: symbol
 -- description: One row per (symbol, trade_date): bars mapped to CME trade dates, split sessions merged, roll gaps removed from adjusted returns.
 WITH labelled AS (

@@ -17,7 +17,7 @@ from zlflow.calendar import trading_days
 from zlflow.calibrate import calibrate_walk_forward
 from zlflow.explain import contributions_long, top_drivers
 from zlflow.export import fingerprint
-from zlflow.folds import FoldSpec, make_folds
+from zlflow.folds import FoldSpec, make_folds, rows_fingerprint
 from zlflow.loading import load_frame, write_parquet_atomic
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.metrics import evaluate, interval_levels, skill_summary
@@ -39,12 +39,24 @@ def read_folds(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def run_folds(data: str, settings: Mapping[str, Any], horizon_days: int, table: str) -> None:
+def run_folds(
+    data: str, settings: Mapping[str, Any], horizon_days: int, table: str, sidecar: str
+) -> None:
     frame, _ = read_training(data)
     folds = make_folds(frame, FoldSpec.from_config(settings), horizon_days)
     Path(table).parent.mkdir(parents=True, exist_ok=True)
     folds.to_csv(table + ".tmp", index=False, date_format="%Y-%m-%d")
     Path(table + ".tmp").replace(table)
+    cutoff = folds["test_start"].min()
+    tuning = frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
+    write_json_atomic(
+        sidecar,
+        {
+            "folds": len(folds),
+            "tuning_cutoff": str(cutoff.date()),
+            "tuning_fingerprint": rows_fingerprint(tuning),
+        },
+    )
     log.info(
         "%d folds, first test %s, last test end %s",
         len(folds),
@@ -109,6 +121,7 @@ def run_fit_fold(
     horizon: str,
     fold: int,
     settings: Mapping[str, Any],
+    fold_fingerprint: str,
     threads: int,
     model_dir: str,
     predictions: str,
@@ -133,7 +146,7 @@ def run_fit_fold(
         model_dir=model_dir,
         predictions_path=predictions,
         shap_path=shap,
-        data_sha=_data_sha(data),
+        data_sha=fold_fingerprint,
     )
     log.info("fold %s: %s", fold, summary)
 

@@ -10,7 +10,7 @@ from zlflow.warehouse.base import TableInfo, Warehouse
 __all__ = ["TableInfo", "Warehouse", "connect"]
 
 
-def connect(config: dict[str, Any]) -> Warehouse:
+def connect(config: dict[str, Any], labels: dict[str, str] | None = None) -> Warehouse:
     """Open the backend named by ``config['backend']`` (imported lazily)."""
     backend = config.get("backend", "duckdb")
     datasets = config["datasets"]
@@ -23,4 +23,26 @@ def connect(config: dict[str, Any]) -> Warehouse:
             datasets,
             lock_timeout_s=settings.get("lock_timeout_s", 600),
         )
-    raise ConfigError(f"backend {backend!r} is not available; supported: duckdb")
+    if backend == "bigquery":
+        from zlflow.warehouse.bigquery import BigQueryWarehouse
+
+        settings = config["bigquery"]
+        client = None
+        if settings.get("api_endpoint"):  # a local emulator: never Google
+            from google.api_core.client_options import ClientOptions
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import bigquery
+
+            client = bigquery.Client(
+                project=settings["project"],
+                credentials=AnonymousCredentials(),
+                client_options=ClientOptions(api_endpoint=settings["api_endpoint"]),
+            )
+        return BigQueryWarehouse(
+            settings["project"],
+            settings.get("location", "US"),
+            datasets,
+            client=client,
+            labels=labels,
+        )
+    raise ConfigError(f"backend {backend!r} is not available; supported: duckdb, bigquery")

@@ -194,6 +194,37 @@ def _fix_format(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _guard(argument: exp.Expression, bad: exp.Expression, message: str) -> exp.Expression:
+    return exp.Case(
+        ifs=[
+            exp.If(
+                this=bad,
+                true=exp.Anonymous(this="error", expressions=[exp.Literal.string(message)]),
+            )
+        ],
+        default=argument,
+    )
+
+
+def _fix_domain_errors(node: exp.Expression) -> exp.Expression:
+    # BigQuery raises on SQRT of a negative and on LN/LOG of a non-positive number;
+    # DuckDB returns NaN or -inf. Keep BigQuery's error.
+    if node.meta.get("zl_checked"):
+        return node
+    if isinstance(node, exp.Sqrt):
+        arg = node.this
+        node.meta["zl_checked"] = True
+        bad = exp.LT(this=arg.copy(), expression=exp.Literal.number(0))
+        node.set("this", _guard(arg.copy(), bad, "square root of a negative value"))
+    elif isinstance(node, exp.Ln | exp.Log):
+        arg = node.expression if isinstance(node, exp.Log) and node.expression else node.this
+        node.meta["zl_checked"] = True
+        bad = exp.LTE(this=arg.copy(), expression=exp.Literal.number(0))
+        guarded = _guard(arg.copy(), bad, "logarithm of a non-positive value")
+        node.set("expression" if arg is node.args.get("expression") else "this", guarded)
+    return node
+
+
 def _reject_safe_prefix(node: exp.Expression) -> exp.Expression:
     # DuckDB has no SAFE. prefix; sqlglot would pass it through and DuckDB would fail late.
     if isinstance(node, exp.SafeFunc):
@@ -202,6 +233,7 @@ def _reject_safe_prefix(node: exp.Expression) -> exp.Expression:
 
 
 _FIXES = (
+    _fix_domain_errors,
     _reject_safe_prefix,
     _fix_format,
     _fix_dayofweek,
