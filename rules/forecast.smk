@@ -87,10 +87,20 @@ rule metrics:
         models=calibrated_predictions,
         baselines=f"{RESULTS}/baselines/{{horizon}}/oos.parquet",
     output:
-        overall=f"{RESULTS}/metrics/{{horizon}}/metrics.csv",
+        overall=report(
+            f"{RESULTS}/metrics/{{horizon}}/metrics.csv",
+            caption="../report/metrics.rst",
+            category="Backtest",
+            subcategory="{horizon}",
+        ),
         by_fold=f"{RESULTS}/metrics/{{horizon}}/metrics_by_fold.csv",
         by_regime=f"{RESULTS}/metrics/{{horizon}}/metrics_by_regime.csv",
-        summary=f"{RESULTS}/metrics/{{horizon}}/summary.txt",
+        summary=report(
+            f"{RESULTS}/metrics/{{horizon}}/summary.txt",
+            caption="../report/summary.rst",
+            category="Backtest",
+            subcategory="{horizon}",
+        ),
     log:
         f"{RESULTS}/logs/metrics/{{horizon}}.log",
     benchmark:

@@ -6,7 +6,12 @@ checkpoint walk_forward_folds:
     input:
         export_parquet,
     output:
-        table=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
+        table=report(
+            f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
+            caption="../report/fold_table.rst",
+            category="Walk-forward",
+            subcategory="{horizon}",
+        ),
         sidecar=f"{RESULTS}/folds/{{horizon}}/fold_table.json",
     log:
         f"{RESULTS}/logs/folds/{{horizon}}.log",
