@@ -104,6 +104,7 @@ def fit_fold(
 ) -> dict[str, Any]:
     """Train on the fold's training rows, predict its test rows, explain the median."""
     train, test = fold_rows(frame, fold)
+    history = frame.loc[frame["trade_date"] < fold["test_start"], features]
     version = model_version(
         model,
         params,
@@ -116,15 +117,15 @@ def fit_fold(
     predictions = prediction_frame(
         test,
         quantiles,
-        fitted.predict_quantiles(test[features]),
-        fitted.predict_p_up(test[features]),
+        fitted.predict_quantiles(test[features], history),
+        fitted.predict_p_up(test[features], history),
         fold=int(fold["fold"]),
         model=model,
         horizon=horizon,
         version=version,
     )
     write_parquet_atomic(predictions, predictions_path)
-    wide = fitted.explain(test[features])
+    wide = fitted.explain(test[features], history)
     write_parquet_atomic(
         contributions_long(wide, test["trade_date"], model, int(fold["fold"])).assign(
             horizon=horizon, model_version=version
@@ -175,6 +176,7 @@ def live_forecast(
     """
     known = frame[frame["target_date"].notna()]
     latest = frame.iloc[[-1]]
+    earlier = frame.iloc[:-1][features]
     version = model_version(
         model,
         params,
@@ -187,8 +189,8 @@ def live_forecast(
     raw = prediction_frame(
         latest,
         quantiles,
-        fitted.predict_quantiles(latest[features]),
-        fitted.predict_p_up(latest[features]),
+        fitted.predict_quantiles(latest[features], earlier),
+        fitted.predict_p_up(latest[features], earlier),
         fold=LIVE_FOLD,
         model=model,
         horizon=horizon,

@@ -119,16 +119,20 @@ class ForecastModel(ABC):
     def fit(self, X: pd.DataFrame, y: pd.Series) -> Self:
         """Fit on features ``X`` and forward log returns ``y``; return ``self``."""
 
+    # ``history`` holds the feature rows before ``X`` (date order, all known when ``X``'s
+    # first row is): sequence models build their encoder windows from it, row models
+    # ignore it. It never holds targets.
+
     @abstractmethod
-    def predict_quantiles(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_quantiles(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """Array (n, len(quantiles)), sorted along axis 1 so quantiles never cross."""
 
     @abstractmethod
-    def predict_p_up(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_p_up(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """Array (n,) of probabilities that ``y > 0``."""
 
     @abstractmethod
-    def explain(self, X: pd.DataFrame) -> pd.DataFrame:
+    def explain(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
         """Contributions to the raw median prediction.
 
         Index ``X.index``; one column per feature plus ``base_value``; each row sums to the

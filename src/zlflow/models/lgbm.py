@@ -138,16 +138,16 @@ class LightGBMForecaster(ForecastModel):
         columns = [self.booster(quantile_column(q)).predict(selected) for q in self.quantiles]
         return np.column_stack(columns).astype(float)
 
-    def predict_quantiles(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_quantiles(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """Quantile predictions sorted along each row, so intervals never invert."""
         return np.sort(self.predict_raw_quantiles(X), axis=1)
 
-    def predict_p_up(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_p_up(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """The direction booster's probability that the forward return is positive."""
         p = self.booster(DIRECTION).predict(self._select(X))
         return np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
 
-    def explain(self, X: pd.DataFrame) -> pd.DataFrame:
+    def explain(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
         """Exact TreeSHAP values of the median booster via LightGBM's native pred_contrib."""
         if MEDIAN not in self.quantiles:
             raise ModelError(
