@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from zlflow.folds import FoldError, FoldSpec, fold_rows, make_folds
+from zlflow.folds import (
+    FoldError,
+    FoldSpec,
+    carry_fingerprints,
+    changed_dates,
+    fold_rows,
+    make_folds,
+)
 
 HORIZON = 21
 
@@ -81,3 +89,36 @@ def test_max_folds_caps_the_table() -> None:
 def test_impossible_settings_are_clear_errors(overrides: dict[str, object], message: str) -> None:
     with pytest.raises(FoldError, match=message):
         make_folds(frame(), spec(**overrides), HORIZON)
+
+
+def test_changed_dates_ignores_float_noise_but_not_real_changes() -> None:
+    old = frame(200).assign(feature=np.linspace(0.1, 2.0, 200), label="a")
+    new = old.copy()
+    new["feature"] = new["feature"] * (1 + 1e-15)  # last-bit noise from a window sum
+    assert changed_dates(new, old) == set()
+    new.loc[10, "feature"] += 1e-6
+    new.loc[20, "label"] = "b"
+    appended = pd.concat([new, frame(201).tail(1).assign(feature=3.0, label="a")])
+    assert changed_dates(appended, old) == {
+        new.loc[10, "trade_date"],
+        new.loc[20, "trade_date"],
+        appended["trade_date"].iloc[-1],
+    }
+    assert changed_dates(new, None) is None
+    assert changed_dates(new.drop(columns="label"), old) is None
+
+
+def test_folds_keep_their_fingerprint_unless_their_rows_change() -> None:
+    data = frame().assign(feature=1.0)
+    before = make_folds(data, spec(), HORIZON)
+    revised = data.copy()
+    fold1 = before.iloc[1]
+    inside = revised["trade_date"] == fold1["test_end"]
+    revised.loc[inside, "feature"] = 2.0
+    after = carry_fingerprints(
+        make_folds(revised, spec(), HORIZON), before, changed_dates(revised, data)
+    )
+    same = after["fingerprint"] == before["fingerprint"]
+    # Expanding windows: the revised date is in fold 1's test window, in fold 2's purge gap
+    # (not read: same rows, same fingerprint) and in every later fold's training rows.
+    assert same.tolist() == [True, False, True] + [False] * (len(before) - 3)

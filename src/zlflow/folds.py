@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from zlflow.errors import ZlflowError
@@ -113,6 +114,52 @@ def make_folds(frame: pd.DataFrame, spec: FoldSpec, horizon_days: int) -> pd.Dat
     table["fingerprint"] = [
         rows_fingerprint(pd.concat(fold_rows(frame, fold))) for fold in table.to_dict("records")
     ]
+    return table
+
+
+def changed_dates(
+    new: pd.DataFrame, old: pd.DataFrame | None, rtol: float = 1e-9, atol: float = 1e-12
+) -> set[pd.Timestamp] | None:
+    """Trade dates whose row differs between two exports (None: no usable previous export).
+
+    Floats compare with a tolerance: warehouse window sums may differ in the last bits
+    when the partition changes (DuckDB's summation order follows the partition size), and
+    that is not a change in the data.
+    """
+    if old is None or list(old.columns) != list(new.columns):
+        return None
+    merged = new.merge(old, on="trade_date", how="outer", suffixes=("", "__old"), indicator=True)
+    changed = merged["_merge"] != "both"
+    for column in new.columns:
+        if column == "trade_date":
+            continue
+        a, b = merged[column], merged[f"{column}__old"]
+        both_missing = a.isna() & b.isna()
+        if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
+            x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+            close = np.isclose(x, y, rtol=rtol, atol=atol)
+            changed |= ~(pd.Series(close, index=merged.index) | both_missing)
+        else:
+            changed |= ~((a == b).fillna(False) | both_missing)
+    return set(pd.to_datetime(merged.loc[changed, "trade_date"]))
+
+
+def carry_fingerprints(
+    table: pd.DataFrame, previous: pd.DataFrame | None, changed: set[pd.Timestamp] | None
+) -> pd.DataFrame:
+    """Keep a fold's previous fingerprint when its bounds and every row in it are unchanged."""
+    if previous is None or changed is None:
+        return table
+    bounds = ["train_start", "train_end", "test_start", "test_end"]
+    old = previous.set_index("fold")
+    table = table.copy()
+    for i, fold in table.iterrows():
+        if fold["fold"] not in old.index:
+            continue
+        same_bounds = all(old.loc[fold["fold"], b] == fold[b] for b in bounds)
+        touched = any(fold["train_start"] <= d <= fold["test_end"] for d in changed)
+        if same_bounds and not touched:
+            table.loc[i, "fingerprint"] = old.loc[fold["fold"], "fingerprint"]
     return table
 
 

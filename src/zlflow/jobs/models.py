@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,13 @@ from zlflow.calendar import trading_days
 from zlflow.calibrate import calibrate_walk_forward
 from zlflow.explain import contributions_long, top_drivers
 from zlflow.export import fingerprint
-from zlflow.folds import FoldSpec, make_folds, rows_fingerprint
+from zlflow.folds import (
+    FoldSpec,
+    carry_fingerprints,
+    changed_dates,
+    make_folds,
+    rows_fingerprint,
+)
 from zlflow.loading import load_frame, write_parquet_atomic
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.metrics import evaluate, interval_levels, skill_summary
@@ -44,19 +51,47 @@ def run_folds(
 ) -> None:
     frame, _ = read_training(data)
     folds = make_folds(frame, FoldSpec.from_config(settings), horizon_days)
+    # The previous run's export and fingerprints, kept beside the outputs (not declared, so
+    # Snakemake leaves them alone): folds whose rows did not change keep their fingerprint.
+    state = Path(table).parent / ".state"
+    previous = (
+        read_training(state / "export.parquet")[0] if (state / "export.parquet").exists() else None
+    )
+    changed = changed_dates(frame, previous)
+    old_table = (
+        read_folds(state / "fold_table.csv") if (state / "fold_table.csv").exists() else None
+    )
+    folds = carry_fingerprints(folds, old_table, changed)
+    cutoff = folds["test_start"].min()
+    tuning = frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
+    tuning_fingerprint = rows_fingerprint(tuning)
+    if changed is not None and (state / "fold_table.json").exists():
+        old = json.loads((state / "fold_table.json").read_text())
+        if old["tuning_cutoff"] == str(cutoff.date()) and not any(d < cutoff for d in changed):
+            tuning_fingerprint = old["tuning_fingerprint"]
+    log.info(
+        "changed rows since the previous export: %s",
+        "all (no previous export)" if changed is None else len(changed),
+    )
     Path(table).parent.mkdir(parents=True, exist_ok=True)
     folds.to_csv(table + ".tmp", index=False, date_format="%Y-%m-%d")
     Path(table + ".tmp").replace(table)
-    cutoff = folds["test_start"].min()
-    tuning = frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
     write_json_atomic(
         sidecar,
         {
             "folds": len(folds),
             "tuning_cutoff": str(cutoff.date()),
-            "tuning_fingerprint": rows_fingerprint(tuning),
+            "tuning_fingerprint": tuning_fingerprint,
         },
     )
+    state.mkdir(exist_ok=True)
+    for source, name in (
+        (data, "export.parquet"),
+        (table, "fold_table.csv"),
+        (sidecar, "fold_table.json"),
+    ):
+        shutil.copyfile(source, state / f".{name}.tmp")
+        (state / f".{name}.tmp").replace(state / name)
     log.info(
         "%d folds, first test %s, last test end %s",
         len(folds),
