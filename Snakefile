@@ -15,6 +15,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/warehouse.smk"
+include: "rules/cost.smk"
 include: "rules/export.smk"
 include: "rules/models.smk"
 include: "rules/forecast.smk"

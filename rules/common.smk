@@ -51,11 +51,19 @@ def warehouse_params():
     """What a job needs to connect: backend, its settings and dataset names."""
     duckdb = dict(config.get("duckdb", {}))
     duckdb["path"] = str(Path(RESULTS, duckdb.get("path", "warehouse.duckdb")))
-    return {
+    params = {
         "backend": config["backend"],
         "duckdb": duckdb,
         "datasets": dict(config["datasets"]),
     }
+    if config["backend"] == "bigquery":
+        # Where the warehouse is, not the cost caps: a new cap must not rerun every job.
+        params["bigquery"] = {
+            k: v
+            for k, v in config["bigquery"].items()
+            if k in ("project", "location", "api_endpoint")
+        }
+    return params
 
 
 def marker(key):
@@ -266,3 +274,27 @@ def publish_outputs():
     return api_markers() + [
         f"{RESULTS}/publish/{name}" for name in ("alerts.json", "dashboard.html")
     ]
+
+
+# --- cost guard -----------------------------------------------------------------------
+
+
+def cost_guard_inputs(wildcards):
+    """Every SQL file and the warehouse markers; nothing on DuckDB, which it refuses."""
+    if config["backend"] != "bigquery":
+        return {}
+    files = [obj.path for obj in [*OBJECTS.values(), *ASSERTIONS.values()]]
+    return {"sql": sorted(set(map(str, files))), "markers": warehouse_markers()}
+
+
+def built_objects():
+    """``dataset.name`` of every object the warehouse markers stand for."""
+    return sorted(f"{Path(m).parent.name}.{Path(m).stem}" for m in warehouse_markers())
+
+
+def cost_caps():
+    settings = config.get("bigquery", {})
+    return {
+        "max_bytes_per_object": settings.get("max_bytes_per_object", 10 * 2**30),
+        "max_bytes_total": settings.get("max_bytes_total"),
+    }

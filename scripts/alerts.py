@@ -6,6 +6,7 @@ from zlflow.jobs.publish import run_alerts
 main(
     snakemake.log[0],
     run_alerts,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     json_path=snakemake.output.json,
     csv_path=snakemake.output.csv,

@@ -6,6 +6,7 @@ from zlflow.jobs.publish import run_dashboard
 main(
     snakemake.log[0],
     run_dashboard,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     settings=snakemake.params.settings,
     html=snakemake.output.html,

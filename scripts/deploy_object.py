@@ -6,6 +6,7 @@ from zlflow.jobs.warehouse import run_deploy
 main(
     snakemake.log[0],
     run_deploy,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     sql=snakemake.input.sql,
     name=snakemake.params.name,

@@ -6,6 +6,7 @@ from zlflow.jobs.warehouse import run_export
 main(
     snakemake.log[0],
     run_export,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     view=snakemake.params.view,
     parquet=snakemake.output.parquet,

@@ -6,6 +6,7 @@ from zlflow.jobs.models import run_load_folds
 main(
     snakemake.log[0],
     run_load_folds,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     tables=list(snakemake.input.tables),
     horizons=snakemake.params.horizons,

@@ -6,6 +6,7 @@ from zlflow.jobs.warehouse import run_load_reference
 main(
     snakemake.log[0],
     run_load_reference,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     table=snakemake.wildcards.reference_table,
     settings=snakemake.params.settings,

@@ -6,6 +6,7 @@ from zlflow.jobs.publish import run_upload_explainers
 main(
     snakemake.log[0],
     run_upload_explainers,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     shap=list(snakemake.input.shap),
     quantiles=snakemake.params.quantiles,

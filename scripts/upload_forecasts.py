@@ -6,6 +6,7 @@ from zlflow.jobs.publish import run_upload_forecasts
 main(
     snakemake.log[0],
     run_upload_forecasts,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     oos=list(snakemake.input.oos),
     live=list(snakemake.input.live),

@@ -6,6 +6,7 @@ from zlflow.jobs.publish import run_upload_metrics
 main(
     snakemake.log[0],
     run_upload_metrics,
+    rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     overall=list(snakemake.input.overall),
     by_fold=list(snakemake.input.by_fold),

@@ -1,7 +1,10 @@
-"""Shared fixtures: one real DuckDB warehouse built from the bundled sample per test session."""
+"""Shared fixtures: one real DuckDB warehouse built from the bundled sample per test session,
+and one local BigQuery emulator per test session for the tests that need it."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,3 +41,35 @@ def warehouse(built_warehouse: Path, config: dict[str, Any]) -> Iterator[DuckDBW
     """A connection to the session's built warehouse (read it; copy it to change it)."""
     with DuckDBWarehouse(built_warehouse, config["datasets"]) as connection:
         yield connection
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a local BigQuery emulator started for this session (never Google).
+
+    ``tools/bigquery_emulator.sh`` installs it on first use (its own Python 3.13 venv);
+    every test that talks to it uses its own project or datasets.
+    """
+    emulator = ROOT / "tools" / "bigquery_emulator.sh"
+    setup = subprocess.run(
+        [str(emulator), "setup"], capture_output=True, text=True, timeout=900, check=False
+    )
+    if setup.returncode != 0:
+        pytest.fail(f"{emulator} setup failed:\n{setup.stderr}")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    start = subprocess.run(
+        [str(emulator), "start", str(tmp_path_factory.mktemp("bigquery_emulator")), str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if start.returncode != 0:
+        pytest.fail(f"{emulator} start failed:\n{start.stderr}")
+    pid = start.stdout.split()[-1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run([str(emulator), "stop", pid], timeout=60, check=False)

@@ -8,8 +8,6 @@ bundled sample and compares the results row by row.
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,54 +32,29 @@ from zlflow.publish import TABLE_KEYS
 from zlflow.reference import REFERENCE_TABLES, config_subset
 from zlflow.sources.sample import SAMPLE_FILES
 from zlflow.warehouse.base import Warehouse
-from zlflow.warehouse.bigquery import BigQueryWarehouse
+from zlflow.warehouse.bigquery import BigQueryWarehouse, MissingObjectError
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 from zlflow.warehouse.sql import read_sql_object
 
 ROOT = Path(__file__).resolve().parents[1]
-EMULATOR = ROOT / "tools" / "bigquery_emulator.sh"
 PROJECT = "zlflow-test"
 LOCATION = "US"
 KEYS = ("market_data", "staging", "features", "training", "forecasts", "api")
 RELATIVE_TOLERANCE = 1e-9
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def bq_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bigquery.Client]:
-    """A real BigQuery client talking to an emulator started for this session."""
-    setup = subprocess.run(
-        [str(EMULATOR), "setup"], capture_output=True, text=True, timeout=900, check=False
-    )
-    if setup.returncode != 0:
-        pytest.fail(f"{EMULATOR} setup failed:\n{setup.stderr}")
-    port = _free_port()
-    data_dir = tmp_path_factory.mktemp("bigquery_emulator")
-    start = subprocess.run(
-        [str(EMULATOR), "start", str(data_dir), str(port)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if start.returncode != 0:
-        pytest.fail(f"{EMULATOR} start failed:\n{start.stderr}")
-    pid = start.stdout.split()[-1]
+def bq_client(bigquery_emulator: str) -> Iterator[bigquery.Client]:
+    """A real BigQuery client talking to the session's emulator (see conftest)."""
     client = bigquery.Client(
         project=PROJECT,
         credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{port}"),
+        client_options=ClientOptions(api_endpoint=bigquery_emulator),
     )
     try:
         yield client
     finally:
         client.close()
-        subprocess.run([str(EMULATOR), "stop", pid], timeout=60, check=False)
 
 
 @pytest.fixture
@@ -207,6 +180,26 @@ def test_jobs_carry_the_labels(bq: BigQueryWarehouse, bq_client: bigquery.Client
     bq.query_arrow("SELECT 1 AS x")
     latest = next(iter(bq_client.list_jobs(max_results=1)))
     assert latest.labels == {"rule": "test_bigquery"}
+
+
+def test_dry_runs_check_the_sql_and_name_missing_tables(
+    bq: BigQueryWarehouse, tmp_path: Path
+) -> None:
+    """The emulator answers dry runs (and checks the SQL) but reports 0 bytes; BigQuery
+    reports the bytes. A query on a missing table is told apart from invalid SQL."""
+    frame = pd.DataFrame({"symbol": ["ZL"], "close": [50.0]})
+    load_frame(bq, "market_data", "bars", frame, tmp_path / "bars.parquet")
+    text = "-- materialize: view\nSELECT AVG(close) AS c FROM ${market_data}.bars"
+    view = sql_file(tmp_path, "staging", "avg", text)
+    assert bq.dry_run_bytes(read_sql_object(view)) == 0
+    assert bq.dry_run_bytes("SELECT symbol FROM ${market_data}.bars") == 0
+    with pytest.raises(MissingObjectError, match=r"dry run failed on BigQuery: Not found: Table"):
+        bq.dry_run_bytes("SELECT * FROM ${forecasts}.nothing")
+    with pytest.raises(SqlError, match="Syntax error") as caught:
+        bq.dry_run_bytes("SELECT 1 +")
+    assert not isinstance(caught.value, MissingObjectError)
+    with pytest.raises(ZlflowError, match="does not exist"):
+        bq.table_info("staging", "avg")  # nothing was deployed
 
 
 def test_merge_is_idempotent_updates_revisions_and_rejects_bad_input(

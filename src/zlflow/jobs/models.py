@@ -25,12 +25,12 @@ from zlflow.folds import (
     make_folds,
     rows_fingerprint,
 )
+from zlflow.jobs import connect
 from zlflow.loading import load_frame, write_parquet_atomic
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.metrics import evaluate, interval_levels, skill_summary
 from zlflow.models import get_model
 from zlflow.tuning import tune
-from zlflow.warehouse import connect
 
 log = logging.getLogger("zlflow")
 

@@ -10,9 +10,9 @@ from typing import Any
 import pandas as pd
 
 from zlflow.dashboard import build_dashboard
+from zlflow.jobs import connect
 from zlflow.markers import write_json_atomic
 from zlflow.publish import explainer_rows, forecast_rows, metric_rows, upload
-from zlflow.warehouse import connect
 
 log = logging.getLogger("zlflow")
 

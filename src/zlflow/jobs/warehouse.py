@@ -9,9 +9,9 @@ from typing import Any
 from zlflow.assertions import failure, record_assertion
 from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.export import export_training
+from zlflow.jobs import connect
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
-from zlflow.warehouse import connect
 from zlflow.warehouse.sql import read_sql_object
 
 log = logging.getLogger("zlflow")

@@ -40,6 +40,10 @@ _STANDARD_TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL", "R
 _STAGING_TTL = dt.timedelta(hours=6)
 
 
+class MissingObjectError(SqlError):
+    """A query reads a table or view that does not exist (yet): it cannot be dry-run."""
+
+
 def _label(value: str, what: str) -> str:
     # BigQuery labels: lowercase letters, digits, _ and -, at most 63 characters.
     cleaned = _LABEL_CHARS.sub("_", str(value).lower())[:63]
@@ -131,9 +135,14 @@ class BigQueryWarehouse(Warehouse):
             # on a workstation, the attached service account in CI or on a VM.
             self.client = client or bigquery.Client(project=project, location=location)
             for name in self.datasets.values():
-                wanted = bigquery.Dataset(f"{project}.{name}")
-                wanted.location = location
-                found = self.client.create_dataset(wanted, exists_ok=True)
+                # Look before creating: one call per dataset in every job, and an account
+                # with Data Editor on existing datasets needs no right to create them.
+                try:
+                    found = self.client.get_dataset(f"{project}.{name}")
+                except NotFound:
+                    wanted = bigquery.Dataset(f"{project}.{name}")
+                    wanted.location = location
+                    found = self.client.create_dataset(wanted, exists_ok=True)
                 if found.location and found.location.lower() != location.lower():
                     raise ConfigError(
                         f"dataset {project}.{name} is in {found.location}, not {location}: "
@@ -167,14 +176,14 @@ class BigQueryWarehouse(Warehouse):
     def query_arrow(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
         return self.query_native(self.render(read_sql_text(sql)), params)
 
-    def _run(
+    def _query(
         self,
         sql: str,
-        params: dict[str, Any] | None = None,
-        what: str = "query",
-        first_line: int = 1,
-        dry_run: bool = False,
-    ) -> RowIterator | None:
+        params: dict[str, Any] | None,
+        what: str,
+        first_line: int,
+        dry_run: bool,
+    ) -> tuple[bigquery.QueryJob, RowIterator | None]:
         """Run one job; an error becomes one SqlError saying ``what`` failed, and where.
 
         ``first_line`` is the statement line on which the file's text starts (DDL we put
@@ -185,12 +194,15 @@ class BigQueryWarehouse(Warehouse):
             labels=self.labels,
             dry_run=dry_run,
         )
+        if dry_run:
+            # A cached result would report 0 bytes: estimate the query as if run cold.
+            config.use_query_cache = False
         job = None
         try:
             job = self.client.query(
                 sql, job_config=config, project=self.project, location=self.location
             )
-            return None if dry_run else job.result()
+            return job, None if dry_run else job.result()
         except GoogleAPICallError as err:
             message, line = _service_message(err)
             where = ""
@@ -199,7 +211,30 @@ class BigQueryWarehouse(Warehouse):
             elif line is not None:
                 where = " in the generated DDL"
             job_id = f" (job {job.job_id})" if job is not None and job.job_id else ""
-            raise SqlError(f"{what} failed on BigQuery{where}: {message}{job_id}") from err
+            error = MissingObjectError if isinstance(err, NotFound) else SqlError
+            raise error(f"{what} failed on BigQuery{where}: {message}{job_id}") from err
+
+    def _run(
+        self,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        what: str = "query",
+        first_line: int = 1,
+        dry_run: bool = False,
+    ) -> RowIterator | None:
+        """Run one statement: its rows, or None for a dry run (see ``_query``)."""
+        return self._query(sql, params, what, first_line, dry_run)[1]
+
+    def dry_run_bytes(self, query: SqlObject | str) -> int:
+        """Bytes the query would process, from a dry run: free, and nothing is executed.
+
+        ``query`` is an SQL object (its SELECT as deployed, with template variables) or
+        BigQuery text with ``${dataset}`` placeholders. Reading a table or view that does
+        not exist raises ``MissingObjectError``; invalid SQL raises ``SqlError``.
+        """
+        obj = read_sql_text(query) if isinstance(query, str) else query
+        job, _ = self._query(self.render(obj), None, f"{obj.path}: dry run", 1, True)
+        return int(job.total_bytes_processed or 0)
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
         self._run(sql, params)
