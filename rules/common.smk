@@ -1,5 +1,6 @@
 # Config validation, paths and input functions: everything rules look up lives here.
 
+import json
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -138,7 +139,12 @@ def export_files():
 
 
 def get_final_output():
-    return export_files() + model_outputs() + publish_outputs()
+    return (
+        [f"{RESULTS}/manifest.json"]
+        + export_files()
+        + model_outputs()
+        + publish_outputs()
+    )
 
 
 # --- models ---------------------------------------------------------------------------

@@ -31,3 +31,23 @@ rule export:
     """Export every horizon's training view."""
     input:
         export_files(),
+
+
+rule run_manifest:
+    """What produced this run: config, package versions, git commit, data fingerprints."""
+    input:
+        sidecars=expand(
+            f"{RESULTS}/export/zl_{{h}}_v1.json", h=sorted(config["horizons"])
+        ),
+    output:
+        f"{RESULTS}/manifest.json",
+    log:
+        f"{RESULTS}/logs/manifest.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/manifest.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    params:
+        config=lambda wildcards: json.loads(json.dumps(config, default=str)),
+    script:
+        "../scripts/run_manifest.py"

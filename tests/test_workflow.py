@@ -192,6 +192,9 @@ def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
         assert (results / "plots" / "1m" / f"{plot}.png").stat().st_size > 10_000
     with DuckDBWarehouse(results / "warehouse.duckdb", {"training": "training"}) as wh:
         assert wh.table_info("training", "walk_forward_folds").rows == 3
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["config"]["tuning"]["n_trials"] == 2  # the overlay is recorded
+    assert manifest["data"]["zl_1m_v1"]["rows"] > 4000
     publish = results / "publish"
     assert (publish / "dashboard.html").stat().st_size > 50_000
     alerts = json.loads((publish / "alerts.json").read_text())

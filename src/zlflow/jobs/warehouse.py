@@ -10,6 +10,7 @@ from zlflow.assertions import failure, record_assertion
 from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.export import export_training
 from zlflow.jobs import connect
+from zlflow.manifest import build_manifest
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
 from zlflow.warehouse.sql import read_sql_object
@@ -99,3 +100,9 @@ def run_export(
         summary["date_max"],
         summary["splits"],
     )
+
+
+def run_manifest(config: Mapping[str, Any], sidecars: list[str], output: str) -> None:
+    manifest = build_manifest(config, sidecars)
+    write_json_atomic(output, manifest)
+    log.info("manifest: git %s, data %s", manifest["git"], list(manifest["data"]))

@@ -1,0 +1,12 @@
+"""Snakemake adapter: write the run manifest."""
+
+from zlflow.jobs import main
+from zlflow.jobs.warehouse import run_manifest
+
+main(
+    snakemake.log[0],
+    run_manifest,
+    config=snakemake.params.config,
+    sidecars=list(snakemake.input.sidecars),
+    output=snakemake.output[0],
+)
