@@ -87,11 +87,13 @@ def tune(
     )
     x_train, y_train = train[list(features)], train["target_log_return"]
     x_valid, y_valid = valid[list(features)], valid["target_log_return"].to_numpy()
+    # Sequence models read the feature rows before the validation slice (never targets).
+    history = frame.loc[frame["trade_date"] < valid["trade_date"].iloc[0], list(features)]
 
     def objective(trial: optuna.Trial) -> float:
         params = model_cls.default_params() | model_cls.suggest_params(trial)
         model = model_cls(quantiles, params, seed=seed, threads=threads).fit(x_train, y_train)
-        predicted = model.predict_quantiles(x_valid)
+        predicted = model.predict_quantiles(x_valid, history)
         losses = [pinball_loss(y_valid, predicted[:, i], q) for i, q in enumerate(quantiles)]
         return float(np.mean(losses))
 

@@ -262,7 +262,10 @@ def run_live_forecast(
     latest = frame.iloc[[-1]]
     write_parquet_atomic(
         contributions_long(
-            fitted.explain(latest[features]), latest["trade_date"], model, -1
+            fitted.explain(latest[features], frame.iloc[:-1][features]),
+            latest["trade_date"],
+            model,
+            -1,
         ).assign(horizon=horizon, model_version=result["model_version"].iloc[0]),
         shap,
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from zlflow.errors import ModelError
 from zlflow.models.base import ForecastModel
 from zlflow.models.lgbm import LightGBMForecaster
+from zlflow.models.tft import TFTForecaster  # imports torch only when a TFT is used
 
-MODELS: dict[str, type[ForecastModel]] = {"lgbm": LightGBMForecaster}
+MODELS: dict[str, type[ForecastModel]] = {"lgbm": LightGBMForecaster, "tft": TFTForecaster}
 
 
 def get_model(name: str) -> type[ForecastModel]:

@@ -1,0 +1,683 @@
+"""TFTForecaster: the Temporal Fusion Transformer behind the ``ForecastModel`` interface.
+
+Design choices a caller should know:
+
+* **Row order is time order.** ``fit`` and ``predict_*`` read rows in the order given, one
+  row per session, as the workflow passes them. Nothing else about the index is needed.
+* **Calendar inputs come from a DatetimeIndex.** If ``X`` passed to ``fit`` is indexed by
+  trade date, day of week and month become known inputs (decoder dates are approximated
+  as business days, see ``data.future_calendar_codes``) and prediction then needs dated
+  ``X`` and ``history`` too. Otherwise the only known input is the relative position.
+  The index is the one place a date can travel with features-only frames without
+  becoming a feature column, so no side channel (attribute, extra argument) is needed.
+* **Decoder targets.** Decoder step ``k`` predicts the cumulative log return from the
+  origin to ``k`` sessions later; the last step is ``y`` itself and intermediate steps
+  are sums of ``return_feature`` (``ret_1d``) over later *training* rows, masked where
+  those rows are not in ``X``. Forecasts are the last step's quantiles.
+* **torch is imported lazily**, so listing models does not pay its ~2 s import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from zlflow.errors import ModelError
+from zlflow.markers import write_json_atomic
+from zlflow.models.base import MEDIAN, ForecastModel
+
+if TYPE_CHECKING:
+    import optuna
+    import torch
+
+    from zlflow.models.tft.data import Standardizer, Windows
+    from zlflow.models.tft.model import TemporalFusionTransformer, TFTOutput
+
+log = logging.getLogger("zlflow")
+
+METADATA = "model.json"
+WEIGHTS = "model.pt"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+_INT_PARAMS = {
+    "hidden_size": 2,
+    "attention_heads": 1,
+    "encoder_length": 1,
+    "horizon": 1,
+    "batch_size": 1,
+    "max_epochs": 1,
+    "patience": 1,
+    "explain_steps": 1,
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU; a named device must exist."""
+    import torch
+
+    if name not in DEVICES:
+        raise ModelError(f"tft device must be one of {list(DEVICES)}, got {name!r}")
+    cuda = torch.cuda.is_available()
+    mps = torch.backends.mps.is_available()
+    if name == "auto":
+        name = "cuda" if cuda else "mps" if mps else "cpu"
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise ModelError(f"tft device {name!r} is not available here; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+@contextmanager
+def torch_session(threads: int, seed: int, device: torch.device) -> Iterator[None]:
+    """Seeded, deterministic, fixed-thread torch; global settings restored afterwards.
+
+    Fully deterministic on CPU. On CUDA and MPS some kernels have no deterministic
+    version, so they warn instead of failing (and cuDNN LSTMs may differ in the last bits).
+    """
+    import torch
+
+    threads_before = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fork = (
+        torch.random.fork_rng(device_type=device.type)
+        if device.type in ("cuda", "mps")
+        else torch.random.fork_rng(devices=[])
+    )
+    try:
+        with fork:
+            torch.set_num_threads(threads)
+            torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+def _values(frame: pd.DataFrame) -> np.ndarray:
+    """Features as float64; missing values stay NaN (the model imputes with indicators)."""
+    categorical = [str(c) for c, t in frame.dtypes.items() if isinstance(t, pd.CategoricalDtype)]
+    if categorical:
+        raise ModelError(
+            f"tft takes numeric features only, but {categorical} are categorical: "
+            "encode them as numbers (e.g. one column per level) before fitting"
+        )
+    return frame.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _atomic_torch_save(payload: dict[str, Any], path: Path) -> None:
+    import torch
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class TFTForecaster(ForecastModel):
+    """Quantiles of the h-session log return, and P(up), from a Temporal Fusion Transformer."""
+
+    name: ClassVar[str] = "tft"
+
+    def __init__(
+        self,
+        quantiles: Sequence[float],
+        params: Mapping[str, Any],
+        seed: int,
+        threads: int = 1,
+    ) -> None:
+        super().__init__(quantiles, params, seed, threads)
+        self.settings = self._settings()
+        self._net: TemporalFusionTransformer | None = None
+        self._standardizer: Standardizer | None = None
+        self._target_scale = 1.0
+        self._calendar = False
+        self._device: torch.device | None = None
+        self.training_summary: dict[str, Any] = {}
+
+    # --- parameters ---------------------------------------------------------------------
+
+    @staticmethod
+    def default_params() -> dict[str, Any]:
+        """Small network: one fold of ~3,000 rows x ~50 features trains in about a minute."""
+        return {
+            "hidden_size": 16,
+            "attention_heads": 2,
+            "encoder_length": 63,
+            "horizon": 21,  # must equal the workflow's horizon_days
+            "dropout": 0.1,
+            "batch_size": 64,
+            "learning_rate": 1e-3,
+            "weight_decay": 1e-4,
+            "max_epochs": 10,
+            "patience": 3,
+            "gradient_clip": 1.0,
+            "validation_fraction": 0.1,
+            "direction_weight": 1.0,
+            "input_clip": 10.0,
+            "return_feature": "ret_1d",
+            "explain_steps": 16,
+            "device": "auto",
+        }
+
+    @staticmethod
+    def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
+        """Width, regularisation, step size and look-back; the rest stays at the defaults."""
+        return {
+            "hidden_size": trial.suggest_categorical("hidden_size", [8, 16, 32]),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.3),
+            "learning_rate": trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
+            "encoder_length": trial.suggest_categorical("encoder_length", [21, 42, 63, 126]),
+        }
+
+    def _settings(self) -> dict[str, Any]:
+        """Defaults overridden by ``params``, checked so a typo fails before training."""
+        defaults = self.default_params()
+        unknown = sorted(set(self.params) - set(defaults))
+        if unknown:
+            raise ModelError(f"unknown tft parameters {unknown}; known: {sorted(defaults)}")
+        s = defaults | self.params
+        for key, low in _INT_PARAMS.items():
+            if isinstance(s[key], bool) or int(s[key]) != s[key] or s[key] < low:
+                raise ModelError(f"tft parameter {key} must be an integer >= {low}, got {s[key]!r}")
+            s[key] = int(s[key])
+        if s["hidden_size"] % s["attention_heads"]:
+            raise ModelError(
+                f"tft hidden_size ({s['hidden_size']}) must be divisible by attention_heads "
+                f"({s['attention_heads']})"
+            )
+        if not 0.0 <= s["dropout"] < 1.0:
+            raise ModelError(f"tft dropout must be in [0, 1), got {s['dropout']}")
+        if not 0.0 <= s["validation_fraction"] < 0.5:
+            raise ModelError(
+                f"tft validation_fraction must be in [0, 0.5), got {s['validation_fraction']}"
+            )
+        for key in ("learning_rate", "gradient_clip", "input_clip"):
+            if not s[key] > 0:
+                raise ModelError(f"tft parameter {key} must be positive, got {s[key]!r}")
+        if s["device"] not in DEVICES:
+            raise ModelError(f"tft device must be one of {list(DEVICES)}, got {s['device']!r}")
+        return s
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def _dated(self, index: pd.Index, what: str) -> pd.DatetimeIndex | None:
+        """The index as dates when the model uses calendar inputs, else None."""
+        if not self._calendar:
+            return None
+        if not isinstance(index, pd.DatetimeIndex):
+            raise ModelError(
+                f"this tft model was fitted on date-indexed rows (calendar inputs), but {what} "
+                f"has a {type(index).__name__}: index it by trade_date as for fit()"
+            )
+        return index
+
+    def _windows(
+        self, values: np.ndarray, dates: pd.DatetimeIndex | None
+    ) -> tuple[Windows, np.ndarray]:
+        """Encoder windows over standardised rows, and the origin of every full window."""
+        from zlflow.models.tft.data import Windows, calendar_codes, future_calendar_codes
+
+        assert self._standardizer is not None
+        s = self.settings
+        rows = self._standardizer.transform(values, float(s["input_clip"]))
+        calendar = future = None
+        if dates is not None:
+            calendar = calendar_codes(dates)
+            future = future_calendar_codes(dates, s["horizon"])
+        windows = Windows.build(rows, s["encoder_length"], calendar, future)
+        return windows, np.arange(s["encoder_length"] - 1, len(values))
+
+    def _prediction_windows(
+        self, X: pd.DataFrame, history: pd.DataFrame | None
+    ) -> tuple[Windows, np.ndarray]:
+        """Windows whose origins are the rows of ``X``, filled from ``history`` + ``X``."""
+        self._network()
+        selected = self._select(X)
+        if selected.empty:
+            raise ModelError("tft cannot predict zero rows")
+        need = self.settings["encoder_length"] - 1
+        past = selected.iloc[:0] if history is None else self._select(history)
+        if len(past) < need:
+            raise ModelError(
+                f"tft needs at least {need} rows of `history` (feature rows before X) to fill "
+                f"its encoder_length={need + 1} window for the first row of X, got {len(past)}; "
+                "pass the frame's feature rows that precede X"
+            )
+        past = past.iloc[len(past) - need :]
+        if len(past.index.intersection(selected.index)):
+            raise ModelError("`history` must hold only rows before X, but shares index values")
+        dates = None
+        if self._calendar:
+            x_dates = self._dated(selected.index, "X")
+            past_dates = self._dated(past.index, "history")
+            assert x_dates is not None and past_dates is not None
+            dates = past_dates.append(x_dates)
+            if not dates.is_monotonic_increasing:
+                raise ModelError("history and X rows must be in increasing date order")
+        values = np.vstack([_values(past), _values(selected)])
+        windows, _ = self._windows(values, dates)
+        return windows, np.arange(need, need + len(selected))
+
+    # --- training -------------------------------------------------------------------------
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> Self:
+        """Train on rows in date order; early-stop on the last slice after a purge gap."""
+        import torch
+
+        from zlflow.models.tft.data import (
+            CALENDAR,
+            CALENDAR_CATEGORIES,
+            Standardizer,
+            split_origins,
+            step_targets,
+        )
+        from zlflow.models.tft.model import TemporalFusionTransformer, TFTConfig
+
+        target = self._check_fit_inputs(X, y)
+        s = self.settings
+        length, horizon = s["encoder_length"], s["horizon"]
+        values = _values(X)
+        if len(X) < length:
+            raise ModelError(
+                f"tft needs at least encoder_length={length} training rows, got {len(X)}"
+            )
+        reserved = {f"known_{c}" for c in CALENDAR} | {"known_position", "static_series"}
+        if clash := sorted(reserved & set(self.feature_names)):
+            raise ModelError(f"feature names {clash} are reserved by tft; rename them")
+        self._calendar = isinstance(X.index, pd.DatetimeIndex)
+        dates = self._dated(X.index, "X")
+        if dates is not None and not dates.is_monotonic_increasing:
+            raise ModelError("tft needs training rows in increasing date order; sort X first")
+        self._standardizer = Standardizer.fit(values)
+        self._target_scale = float(max(np.std(target), 1e-8))
+        returns = None
+        if s["return_feature"] in self.feature_names:
+            returns = values[:, self.feature_names.index(s["return_feature"])]
+            self._check_horizon(returns, target)
+        targets, mask = step_targets(
+            target / self._target_scale,
+            None if returns is None else returns / self._target_scale,
+            horizon,
+        )
+        windows, _ = self._windows(values, dates)
+        train, valid = split_origins(len(X), length, horizon, s["validation_fraction"])
+        self._device = resolve_device(s["device"])
+        config = TFTConfig(
+            observed=len(self.feature_names),
+            encoder_length=length,
+            horizon=horizon,
+            quantiles=len(self.quantiles),
+            hidden_size=s["hidden_size"],
+            attention_heads=s["attention_heads"],
+            dropout=float(s["dropout"]),
+            known_categories=CALENDAR_CATEGORIES if self._calendar else (),
+        )
+        with torch_session(self.threads, self.seed, self._device):
+            self._net = TemporalFusionTransformer(config).to(self._device)
+            batches = _Batches(
+                windows,
+                torch.from_numpy(targets),
+                torch.from_numpy(mask),
+                torch.from_numpy(target > 0),
+                self._device,
+            )
+            self._train(batches, torch.from_numpy(train), torch.from_numpy(valid))
+        return self
+
+    def _check_horizon(self, returns: np.ndarray, target: np.ndarray) -> None:
+        """Warn when ``y`` is not the sum of the next ``horizon`` returns (a wrong horizon)."""
+        h = self.settings["horizon"]
+        if len(target) <= h:
+            return
+        level = np.concatenate([[0.0], np.cumsum(np.nan_to_num(returns))])
+        summed = level[h + 1 :] - level[1:-h]
+        close = np.isclose(summed, target[: len(summed)], rtol=1e-6, atol=1e-9)
+        if close.mean() < 0.5:
+            log.warning(
+                "tft: y is not the sum of the next %d %r values on most rows; is `horizon` "
+                "the workflow's horizon_days? Intermediate decoder steps assume it is",
+                h,
+                self.settings["return_feature"],
+            )
+
+    def _loss(
+        self, out: TFTOutput, targets: torch.Tensor, mask: torch.Tensor, up: torch.Tensor
+    ) -> torch.Tensor:
+        """Masked pinball loss over decoder steps plus the direction head's log loss."""
+        import torch.nn.functional as F
+
+        from zlflow.models.tft.layers import QuantileLoss
+
+        quantile = QuantileLoss(self.quantiles).to(out.quantiles.device)
+        direction = F.binary_cross_entropy_with_logits(out.direction_logit, up.float())
+        weight = float(self.settings["direction_weight"])
+        return quantile(out.quantiles, targets, mask) + weight * direction
+
+    def _train(self, batches: _Batches, train: torch.Tensor, valid: torch.Tensor) -> None:
+        import torch
+
+        assert self._net is not None
+        s = self.settings
+        net = self._net
+        optimizer = torch.optim.AdamW(
+            net.parameters(), lr=float(s["learning_rate"]), weight_decay=float(s["weight_decay"])
+        )
+        order = torch.Generator().manual_seed(self.seed)
+        best_loss, best_epoch, stale = float("inf"), 0, 0
+        best_state: dict[str, torch.Tensor] | None = None
+        started = time.perf_counter()
+        epoch = 0
+        for epoch in range(1, s["max_epochs"] + 1):
+            tic = time.perf_counter()
+            net.train()
+            total, seen = 0.0, 0
+            for chunk in train[torch.randperm(len(train), generator=order)].split(s["batch_size"]):
+                loss = self._loss(net(*batches.inputs(chunk)), *batches.labels(chunk))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), float(s["gradient_clip"]))
+                optimizer.step()
+                total += float(loss.detach()) * len(chunk)
+                seen += len(chunk)
+            valid_loss = self._evaluate(batches, valid)
+            log.info(
+                "tft epoch %d/%d: loss %.4f, validation loss %s, %.1f s",
+                epoch,
+                s["max_epochs"],
+                total / max(seen, 1),
+                "n/a" if valid_loss is None else f"{valid_loss:.4f}",
+                time.perf_counter() - tic,
+            )
+            if valid_loss is None:
+                continue
+            if valid_loss < best_loss:
+                best_loss, best_epoch, stale = valid_loss, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                stale += 1
+                if stale >= s["patience"]:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        self.training_summary = {
+            "epochs": epoch,
+            "best_epoch": best_epoch or epoch,
+            "best_validation_loss": None if best_state is None else best_loss,
+            "train_origins": len(train),
+            "validation_origins": len(valid),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
+    def _evaluate(self, batches: _Batches, origins: torch.Tensor) -> float | None:
+        """Mean training objective on ``origins`` with dropout off; None without origins."""
+        import torch
+
+        assert self._net is not None
+        if not len(origins):
+            return None
+        self._net.eval()
+        total = 0.0
+        with torch.no_grad():
+            for chunk in origins.split(self.settings["batch_size"]):
+                out = self._net(*batches.inputs(chunk))
+                total += float(self._loss(out, *batches.labels(chunk))) * len(chunk)
+        return total / len(origins)
+
+    # --- prediction -----------------------------------------------------------------------
+
+    def _network(self) -> TemporalFusionTransformer:
+        self.feature_names  # noqa: B018 - raises if the model is not fitted
+        if self._net is None:
+            raise ModelError("tft model is not fitted: call fit() or load() first")
+        return self._net
+
+    def _forward(self, X: pd.DataFrame, history: pd.DataFrame | None) -> dict[str, np.ndarray]:
+        """One no-grad pass over the rows of ``X``: outputs as numpy arrays, in row order."""
+        import torch
+
+        net = self._network()
+        windows, origins = self._prediction_windows(X, history)
+        assert self._device is not None
+        parts: dict[str, list[np.ndarray]] = {}
+        with torch_session(self.threads, self.seed, self._device), torch.no_grad():
+            net.eval()
+            for chunk in torch.from_numpy(origins).split(256):
+                rows, index, known = windows.shared(chunk)
+                out = net(rows.to(self._device), _to(known, self._device), index.to(self._device))
+                for key, value in out._asdict().items():
+                    parts.setdefault(key, []).append(value.cpu().numpy())
+        return {key: np.concatenate(value) for key, value in parts.items()}
+
+    def predict_raw_quantiles(
+        self, X: pd.DataFrame, history: pd.DataFrame | None = None
+    ) -> np.ndarray:
+        """Last decoder step's quantiles of the h-session log return, unsorted."""
+        out = self._forward(X, history)
+        return out["quantiles"][:, -1, :].astype(float) * self._target_scale
+
+    def predict_quantiles(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
+        """Quantiles sorted along each row, so intervals never invert."""
+        return np.sort(self.predict_raw_quantiles(X, history), axis=1)
+
+    def predict_p_up(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
+        """Sigmoid of the direction head: P(h-session log return > 0)."""
+        logit = self._forward(X, history)["direction_logit"].astype(float)
+        return 1.0 / (1.0 + np.exp(-logit))
+
+    # --- interpretation ---------------------------------------------------------------------
+
+    def explain(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Integrated gradients of the raw median, per feature, summed over encoder steps.
+
+        The baseline is the training-mean window (standardised value 0, nothing missing)
+        with the same calendar, so ``base_value`` is the median forecast for an average
+        window on that date; gradients are averaged over ``explain_steps`` midpoints of the
+        straight path to the actual window. Completeness makes the contributions add up to
+        raw median - baseline; the small discretisation remainder is folded into
+        ``base_value`` so every row sums exactly to the raw median, as the interface asks.
+        """
+        import torch
+
+        median = self._median_index()
+        net = self._network()
+        steps = self.settings["explain_steps"]
+        windows, origins = self._prediction_windows(X, history)
+        assert self._device is not None
+        alphas = ((torch.arange(steps, dtype=torch.float32) + 0.5) / steps).to(self._device)
+        contributions, raw = [], []
+        with (
+            torch_session(self.threads, self.seed, self._device),
+            torch.backends.cudnn.flags(enabled=False),  # cuDNN LSTMs backprop in train mode only
+        ):
+            net.eval()
+            for chunk in torch.from_numpy(origins).split(max(1, 64 // steps)):
+                observed, known = windows.batch(chunk)
+                observed, known = observed.to(self._device), _to(known, self._device)
+                b = len(chunk)
+                path = (alphas.view(-1, 1, 1, 1, 1) * observed).flatten(0, 1).requires_grad_()
+                repeated = None if known is None else known.repeat(steps, 1, 1)
+                output = net(path, repeated).quantiles[:, -1, median]
+                (grad,) = torch.autograd.grad(output.sum(), path)
+                integrated = observed * grad.unflatten(0, (steps, b)).mean(dim=0)
+                contributions.append(integrated.sum(dim=(1, 3)).detach().cpu().numpy())
+                with torch.no_grad():
+                    raw.append(net(observed, known).quantiles[:, -1, median].cpu().numpy())
+        values = np.concatenate(contributions).astype(float) * self._target_scale
+        median_raw = np.concatenate(raw).astype(float) * self._target_scale
+        wide = pd.DataFrame(values, index=X.index, columns=self.feature_names)
+        wide["base_value"] = median_raw - values.sum(axis=1)
+        return wide
+
+    def _median_index(self) -> int:
+        if MEDIAN not in self.quantiles:
+            raise ModelError(
+                f"explain() needs the 0.5 quantile, but quantiles are {list(self.quantiles)}; "
+                "add 0.5 to `quantiles`"
+            )
+        return self.quantiles.index(MEDIAN)
+
+    def baseline_median(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
+        """Raw median forecast for the training-mean window on each row's dates."""
+        import torch
+
+        net = self._network()
+        windows, origins = self._prediction_windows(X, history)
+        assert self._device is not None
+        median = self._median_index()
+        out = []
+        with torch_session(self.threads, self.seed, self._device), torch.no_grad():
+            for chunk in torch.from_numpy(origins).split(256):
+                observed, known = windows.batch(chunk)
+                zeros = torch.zeros_like(observed, device=self._device)
+                out.append(net(zeros, _to(known, self._device)).quantiles[:, -1, median].cpu())
+        return torch.cat(out).numpy().astype(float) * self._target_scale
+
+    def variable_importance(
+        self, X: pd.DataFrame, history: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """Variable-selection weights per row, averaged over time steps.
+
+        Columns are a (block, variable) MultiIndex: ``encoder`` (features and known
+        inputs; they sum to 1), ``decoder`` (known inputs; sum to 1) and ``static``.
+        """
+        from zlflow.models.tft.data import CALENDAR
+        from zlflow.models.tft.model import known_variable_names
+
+        out = self._forward(X, history)
+        known = known_variable_names(CALENDAR if self._calendar else ())
+        blocks = {
+            "static": (out["static_weights"], ["static_series"]),
+            "encoder": (out["encoder_weights"].mean(axis=1), [*self.feature_names, *known]),
+            "decoder": (out["decoder_weights"].mean(axis=1), known),
+        }
+        frames = [
+            pd.DataFrame(values.astype(float), index=X.index, columns=names)
+            for values, names in (blocks[b] for b in blocks)
+        ]
+        return pd.concat(frames, axis=1, keys=list(blocks), names=["block", "variable"])
+
+    def attention(
+        self, X: pd.DataFrame, history: pd.DataFrame | None = None, step: int | None = None
+    ) -> np.ndarray:
+        """Head-averaged attention on encoder positions, ``(rows, encoder_length)``.
+
+        Column ``j`` is the row ``encoder_length - 1 - j`` sessions before the origin
+        (the last column is the origin itself). ``step`` picks one decoder step (1-based);
+        by default the weights are averaged over decoder steps. Each row sums to at most 1:
+        the rest of the attention falls on earlier decoder steps.
+        """
+        horizon = self.settings["horizon"]
+        weights = self._forward(X, history)["attention"][:, :, : self.settings["encoder_length"]]
+        if step is None:
+            return weights.mean(axis=1).astype(float)
+        if not 1 <= step <= horizon:
+            raise ModelError(f"step must be between 1 and horizon={horizon}, got {step}")
+        return weights[:, step - 1].astype(float)
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write ``model.pt`` (state_dict) and ``model.json`` (settings, scaling, features)."""
+        net = self._network()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        assert self._standardizer is not None
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        _atomic_torch_save(state, directory / WEIGHTS)
+        import torch
+
+        write_json_atomic(
+            directory / METADATA,
+            {
+                "name": self.name,
+                "quantiles": list(self.quantiles),
+                "params": self.params,
+                "seed": self.seed,
+                "threads": self.threads,
+                "features": self.feature_names,
+                "network": net.config.to_dict(),
+                "standardizer": self._standardizer.to_dict(),
+                "target_scale": self._target_scale,
+                "calendar": self._calendar,
+                "training": self.training_summary,
+                "torch_version": torch.__version__,
+            },
+        )
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Restore a model written by ``save``; same device and threads, same predictions."""
+        import torch
+
+        from zlflow.models.tft.data import Standardizer
+        from zlflow.models.tft.model import TemporalFusionTransformer, TFTConfig
+
+        directory = Path(directory)
+        meta_path = directory / METADATA
+        if not meta_path.is_file():
+            raise ModelError(f"{meta_path} not found: is {directory} a saved {cls.name} model?")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("name") != cls.name:
+            raise ModelError(f"{directory} holds a {meta.get('name')!r} model, not {cls.name!r}")
+        weights = directory / WEIGHTS
+        if not weights.is_file():
+            raise ModelError(f"{weights} is missing; re-run the fit that wrote {directory}")
+        model = cls(meta["quantiles"], meta["params"], seed=meta["seed"], threads=meta["threads"])
+        model._features = list(meta["features"])
+        model._standardizer = Standardizer.from_dict(meta["standardizer"])
+        model._target_scale = float(meta["target_scale"])
+        model._calendar = bool(meta["calendar"])
+        model.training_summary = dict(meta.get("training", {}))
+        model._device = resolve_device(model.settings["device"])
+        net = TemporalFusionTransformer(TFTConfig.from_dict(meta["network"]))
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model._net = net.to(model._device).eval()
+        return model
+
+
+def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if tensor is None else tensor.to(device)
+
+
+class _Batches:
+    """Training tensors of one fold: batches are gathered by origin and moved to the device."""
+
+    def __init__(
+        self,
+        windows: Windows,
+        targets: torch.Tensor,
+        mask: torch.Tensor,
+        up: torch.Tensor,
+        device: torch.device,
+    ) -> None:
+        self.windows, self.targets, self.mask, self.up = windows, targets, mask, up
+        self.device = device
+
+    def inputs(
+        self, origins: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Distinct rows, known codes and window index: the network's shared-row call."""
+        rows, index, known = self.windows.shared(origins)
+        return rows.to(self.device), _to(known, self.device), index.to(self.device)
+
+    def labels(self, origins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return (
+            self.targets[origins].to(self.device),
+            self.mask[origins].to(self.device),
+            self.up[origins].to(self.device),
+        )
