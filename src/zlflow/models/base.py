@@ -6,6 +6,7 @@ probability that the return is positive, and per-feature contributions to its me
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     import optuna
 
 MEDIAN = 0.5
+METADATA_FILE = "model.json"
 
 
 def quantile_column(q: float) -> str:
@@ -138,6 +140,17 @@ class ForecastModel(ABC):
         Index ``X.index``; one column per feature plus ``base_value``; each row sums to the
         median model's prediction before quantiles are sorted.
         """
+
+    @classmethod
+    def _read_metadata(cls, directory: Path) -> dict[str, Any]:
+        """The ``model.json`` a ``save`` wrote, checked to belong to this model type."""
+        meta_path = Path(directory) / METADATA_FILE
+        if not meta_path.is_file():
+            raise ModelError(f"{meta_path} not found: is {directory} a saved {cls.name} model?")
+        meta: dict[str, Any] = json.loads(meta_path.read_text())
+        if meta.get("name") != cls.name:
+            raise ModelError(f"{directory} holds a {meta.get('name')!r} model, not {cls.name!r}")
+        return meta
 
     @abstractmethod
     def save(self, directory: Path) -> None:

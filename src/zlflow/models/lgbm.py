@@ -6,7 +6,6 @@ so the same data, parameters, seed and thread count give byte-identical files.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -17,13 +16,12 @@ import pandas as pd
 
 from zlflow.errors import ModelError
 from zlflow.markers import write_json_atomic
-from zlflow.models.base import MEDIAN, ForecastModel, quantile_column
+from zlflow.models.base import MEDIAN, METADATA_FILE, ForecastModel, quantile_column
 
 if TYPE_CHECKING:
     import optuna
 
 DIRECTION = "direction"
-METADATA = "model.json"
 # Set by the model, whatever the caller passes: they decide what is trained or reproducible.
 _CONTROLLED = {
     "objective",
@@ -167,7 +165,7 @@ class LightGBMForecaster(ForecastModel):
         for key, booster in self._boosters.items():
             booster.save_model(directory / f"{key}.txt")
         write_json_atomic(
-            directory / METADATA,
+            directory / METADATA_FILE,
             {
                 "name": self.name,
                 "quantiles": list(self.quantiles),
@@ -184,12 +182,7 @@ class LightGBMForecaster(ForecastModel):
     def load(cls, directory: Path) -> Self:
         """Restore a model written by ``save`` (text models predict exactly as before)."""
         directory = Path(directory)
-        meta_path = directory / METADATA
-        if not meta_path.is_file():
-            raise ModelError(f"{meta_path} not found: is {directory} a saved {cls.name} model?")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("name") != cls.name:
-            raise ModelError(f"{directory} holds a {meta.get('name')!r} model, not {cls.name!r}")
+        meta = cls._read_metadata(directory)
         model = cls(meta["quantiles"], meta["params"], seed=meta["seed"], threads=meta["threads"])
         boosters: dict[str, lgb.Booster] = {}
         for key in meta["boosters"]:

@@ -19,7 +19,6 @@ Design choices a caller should know:
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -34,7 +33,7 @@ import pandas as pd
 
 from zlflow.errors import ModelError
 from zlflow.markers import write_json_atomic
-from zlflow.models.base import MEDIAN, ForecastModel
+from zlflow.models.base import MEDIAN, METADATA_FILE, ForecastModel
 
 if TYPE_CHECKING:
     import optuna
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zlflow")
 
-METADATA = "model.json"
 WEIGHTS = "model.pt"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _INT_PARAMS = {
@@ -602,7 +600,7 @@ class TFTForecaster(ForecastModel):
         import torch
 
         write_json_atomic(
-            directory / METADATA,
+            directory / METADATA_FILE,
             {
                 "name": self.name,
                 "quantiles": list(self.quantiles),
@@ -628,12 +626,7 @@ class TFTForecaster(ForecastModel):
         from zlflow.models.tft.model import TemporalFusionTransformer, TFTConfig
 
         directory = Path(directory)
-        meta_path = directory / METADATA
-        if not meta_path.is_file():
-            raise ModelError(f"{meta_path} not found: is {directory} a saved {cls.name} model?")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("name") != cls.name:
-            raise ModelError(f"{directory} holds a {meta.get('name')!r} model, not {cls.name!r}")
+        meta = cls._read_metadata(directory)
         weights = directory / WEIGHTS
         if not weights.is_file():
             raise ModelError(f"{weights} is missing; re-run the fit that wrote {directory}")
