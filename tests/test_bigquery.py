@@ -418,3 +418,29 @@ def test_every_sql_object_gives_the_same_rows_on_duckdb_and_bigquery(
     assert sorted(compared) == sorted(objects)
     assert not problems, "\n".join(problems)
     assert not failed, f"assertions with offending rows: {failed}"
+
+
+def test_a_merge_that_creates_a_table_partitions_and_clusters_it(
+    bq: BigQueryWarehouse, bq_client: bigquery.Client, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "rows.parquet"
+    frame = pd.DataFrame(
+        {
+            "as_of_date": [dt.date(2024, 6, 20), dt.date(2024, 6, 21)],
+            "model": ["lgbm", "lgbm"],
+            "value": [1.0, 2.0],
+        }
+    )
+    write_parquet_atomic(frame, snapshot)
+    result = bq.merge_parquet(
+        "forecasts",
+        "layout",
+        snapshot,
+        ["as_of_date", "model"],
+        "DATE_TRUNC(as_of_date, MONTH)",
+        ("model",),
+    )
+    assert result.inserted == 2
+    stored = bq_client.get_table(f"{PROJECT}.{bq.datasets['forecasts']}.layout")
+    assert stored.time_partitioning.field == "as_of_date"
+    assert stored.clustering_fields == ["model"]

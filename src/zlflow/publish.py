@@ -26,6 +26,14 @@ TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+# On BigQuery the tables are partitioned by date and clustered by model.
+TABLE_LAYOUT: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "zl_forecasts_daily": ("DATE_TRUNC(as_of_date, MONTH)", ("model", "horizon")),
+    "zl_explainers_daily": ("DATE_TRUNC(as_of_date, MONTH)", ("model", "horizon")),
+    "zl_backtest_metrics": ("", ("model", "horizon")),
+}
+
+
 class PublishError(ZlflowError):
     """A frame failed its schema check before upload; nothing was uploaded."""
 
@@ -169,4 +177,7 @@ def upload(
     """Check, snapshot and merge one table into the forecasts dataset."""
     check_frame(table, frame, quantiles)
     write_parquet_atomic(frame, snapshot)
-    return warehouse.merge_parquet("forecasts", table, Path(snapshot), TABLE_KEYS[table])
+    partition, cluster = TABLE_LAYOUT[table]
+    return warehouse.merge_parquet(
+        "forecasts", table, Path(snapshot), TABLE_KEYS[table], partition or None, cluster
+    )

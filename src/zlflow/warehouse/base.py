@@ -94,12 +94,19 @@ class Warehouse(ABC):
 
     @abstractmethod
     def merge_parquet(
-        self, dataset_key: str, name: str, path: Path, keys: Sequence[str]
+        self,
+        dataset_key: str,
+        name: str,
+        path: Path,
+        keys: Sequence[str],
+        partition_by: str | None = None,
+        cluster_by: Sequence[str] = (),
     ) -> MergeResult:
         """Upsert a Parquet file into a table on ``keys`` in one transaction.
 
         Rows whose key exists are updated, new keys inserted, nothing is deleted; a file
         whose columns differ from the table's, or with duplicate keys, changes nothing.
+        ``partition_by``/``cluster_by`` apply when the merge creates the table (BigQuery).
         """
 
     @abstractmethod

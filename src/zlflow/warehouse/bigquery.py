@@ -298,7 +298,13 @@ class BigQueryWarehouse(Warehouse):
         return self.table_info(dataset_key, name)
 
     def merge_parquet(
-        self, dataset_key: str, name: str, path: Path, keys: Sequence[str]
+        self,
+        dataset_key: str,
+        name: str,
+        path: Path,
+        keys: Sequence[str],
+        partition_by: str | None = None,
+        cluster_by: Sequence[str] = (),
     ) -> MergeResult:
         target = self.table(dataset_key, name)
         ref = self._ref(dataset_key, name)
@@ -322,7 +328,11 @@ class BigQueryWarehouse(Warehouse):
             try:
                 existing = self.client.get_table(self._id(dataset_key, name))
             except NotFound:
-                self._run(f"CREATE TABLE {ref} AS SELECT * FROM {staging}", what=what)
+                options = f" PARTITION BY {partition_by}" if partition_by else ""
+                if cluster_by:
+                    columns = [check_identifier(c, "cluster_by column") for c in cluster_by]
+                    options += f" CLUSTER BY {', '.join(columns)}"
+                self._run(f"CREATE TABLE {ref}{options} AS SELECT * FROM {staging}", what=what)
                 rows = self._scalar(f"SELECT COUNT(*) FROM {staging}", what)
                 return MergeResult(inserted=rows, updated=0, unchanged=0, rows=rows)
             expected = [(f.name, _field_type(f)) for f in existing.schema]

@@ -102,8 +102,15 @@ class DuckDBWarehouse(Warehouse):
         return self.table_info(dataset_key, name)
 
     def merge_parquet(
-        self, dataset_key: str, name: str, path: Path, keys: Sequence[str]
+        self,
+        dataset_key: str,
+        name: str,
+        path: Path,
+        keys: Sequence[str],
+        partition_by: str | None = None,
+        cluster_by: Sequence[str] = (),
     ) -> MergeResult:
+        del partition_by, cluster_by  # DuckDB has no partitioned tables: nothing to apply
         target = self.table(dataset_key, name)
         keys = [check_identifier(k, "merge key") for k in keys]
         on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM s.{k}" for k in keys)
