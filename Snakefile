@@ -14,6 +14,14 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# API keys of the selected live sources, passed on to jobs when set (see live_api_keys).
+envvars:
+    *live_api_keys(),
+
+
+include: "rules/ingest.smk"
 include: "rules/warehouse.smk"
 include: "rules/cost.smk"
 include: "rules/export.smk"

@@ -304,3 +304,103 @@ def cost_caps():
         "max_bytes_per_object": settings.get("max_bytes_per_object", 10 * 2**30),
         "max_bytes_total": settings.get("max_bytes_total"),
     }
+
+
+# --- ingestion ------------------------------------------------------------------------
+
+import os
+from datetime import date
+
+from zlflow.sources import live
+
+# Resolved once per parse, so a run's ranges are fixed and `end_date: today` moves daily.
+TODAY = date.today()
+try:
+    live.check_sources(config, TODAY)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+
+LIVE_SOURCES = live.selected(config)
+LIVE_TABLES = live.live_tables(config)
+SAMPLE_TABLES = [t for t in RAW_TABLES if t not in LIVE_TABLES]
+INGEST_UNITS = live.ingest_units(config)
+
+
+wildcard_constraints:
+    fred_series=alternation(INGEST_UNITS.get("fred", [])),
+    weather_location=alternation(INGEST_UNITS.get("weather", [])),
+    databento_symbol=alternation(INGEST_UNITS.get("databento", [])),
+
+
+def ingest_markers(table=None):
+    """Markers of the selected live sources' ingest jobs (of those writing ``table``)."""
+    return [
+        f"{RESULTS}/ingest/{source}/{unit}.json"
+        for source in LIVE_SOURCES
+        if table in (None, live.SOURCE_TABLES[source])
+        for unit in INGEST_UNITS[source]
+    ]
+
+
+def ingested_table_inputs(wildcards):
+    return ingest_markers(wildcards.raw_table)
+
+
+def ingest_range(source):
+    """The inclusive range a source's jobs cover this run (a params value)."""
+    return live.date_range(config, source, TODAY)
+
+
+def ingest_retry():
+    return dict(config["sources"]["retry"])
+
+
+def fred_settings(wildcards):
+    fred = config["sources"]["fred"]
+    return {
+        "series": wildcards.fred_series,
+        "release_lag_days": config["release_lags"][wildcards.fred_series],
+        "lookback_days": fred["lookback_days"],
+        "base_url": fred["base_url"],
+    }
+
+
+def weather_settings(wildcards):
+    weather = config["sources"]["weather"]
+    return {
+        "location": live.weather_locations(config)[wildcards.weather_location],
+        "lookback_days": weather["lookback_days"],
+        "base_url": weather["base_url"],
+    }
+
+
+def databento_settings(wildcards):
+    databento = config["sources"]["databento"]
+    return {
+        "symbol": wildcards.databento_symbol,
+        "continuous": live.databento_symbols(config)[wildcards.databento_symbol],
+        "dataset": databento["dataset"],
+        "max_cost_usd": databento["max_cost_usd"],
+        "gateway": databento["gateway"],
+        "lookback_days": databento["lookback_days"],
+    }
+
+
+def synthetic_settings():
+    synthetic = config["sources"]["synthetic"]
+    return {
+        "symbols": synthetic["symbols"],
+        "years": synthetic["years"],
+        "seed": synthetic["seed"],
+        "start": config["sources"]["start_date"],
+    }
+
+
+def live_api_keys():
+    """API keys of the selected live sources that are set, to pass on to jobs (envvars).
+
+    Only set ones: `snakemake -n` must work without keys; a job that needs a missing key
+    fails naming the variable.
+    """
+    names = [live.API_KEYS[s] for s in LIVE_SOURCES if s in live.API_KEYS]
+    return sorted(name for name in names if os.environ.get(name))

@@ -12,6 +12,8 @@ rule load_raw:
         f"{RESULTS}/logs/load_raw/{{raw_table}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/load_raw/{{raw_table}}.tsv"
+    wildcard_constraints:
+        raw_table=alternation(SAMPLE_TABLES),  # live sources write the others
     conda:
         "../envs/zlflow.yaml"
     resources:

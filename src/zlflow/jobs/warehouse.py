@@ -10,6 +10,7 @@ from zlflow.assertions import failure, record_assertion
 from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.export import export_training
 from zlflow.jobs import connect
+from zlflow.jobs.ingest import refuse_replacing_ingested
 from zlflow.manifest import build_manifest
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
@@ -22,6 +23,7 @@ def run_load_raw(
     warehouse: Mapping[str, Any], table: str, sample_dir: str, snapshot: str, marker: str
 ) -> None:
     with connect(warehouse) as wh:
+        refuse_replacing_ingested(wh, table)
         log.info("loading %s from %s", table, sample_dir)
         info = load_raw(wh, table, sample_dir, snapshot)
         log.info("%s.%s: %d rows", info.dataset, info.name, info.rows)
