@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from zlflow.codeversion import code_version
 from zlflow.config import check_config
 from zlflow.errors import ConfigError
 from zlflow.objects import (
@@ -239,6 +240,28 @@ def model_settings():
 
 def horizon_days(wildcards):
     return config["horizons"][wildcards.horizon]
+
+
+def model_fixed_params(wildcards):
+    """The model's fixed parameters from config (only its own: others' do not rerun it)."""
+    return dict(config["model_params"].get(wildcards.model) or {})
+
+
+def model_tuning(wildcards):
+    """Tuning settings as they apply to one model."""
+    tuning = config["tuning"]
+    return {
+        "n_trials": tuning["n_trials_by_model"].get(
+            wildcards.model, tuning["n_trials"]
+        ),
+        "timeout_s": tuning.get("timeout_s"),
+        "validation_sessions": tuning["validation_sessions"],
+    }
+
+
+def model_code(wildcards):
+    """Hash of the model's own and the shared modelling source: a change reruns its jobs."""
+    return code_version(wildcards.model)
 
 
 def model_outputs():

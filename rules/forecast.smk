@@ -59,6 +59,7 @@ rule live_forecast:
         calibration=config["calibration"],
         horizon_days=horizon_days,
         exchange=config["calendar"]["exchange"],
+        code=model_code,
     script:
         "../scripts/live_forecast.py"
 
@@ -124,6 +125,11 @@ rule plots:
         shap=lambda wildcards: [
             p for m in MODELS for p in fold_files(m, wildcards.horizon, "shap.parquet")
         ],
+        interpretation=lambda wildcards: [
+            p
+            for m in MODELS
+            for p in fold_files(m, wildcards.horizon, "interpretation.parquet")
+        ],
     output:
         folds=report(
             f"{RESULTS}/plots/{{horizon}}/folds.png",
@@ -152,6 +158,12 @@ rule plots:
         drivers=report(
             f"{RESULTS}/plots/{{horizon}}/drivers.png",
             caption="../report/drivers.rst",
+            category="Explanations",
+            subcategory="{horizon}",
+        ),
+        interpretation=report(
+            f"{RESULTS}/plots/{{horizon}}/interpretation.png",
+            caption="../report/interpretation.rst",
             category="Explanations",
             subcategory="{horizon}",
         ),

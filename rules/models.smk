@@ -66,7 +66,10 @@ rule tune:
     params:
         settings=model_settings(),
         fingerprint=tuning_fingerprint,
-        tuning=config["tuning"],
+        tuning=model_tuning,
+        fixed=model_fixed_params,
+        horizon_days=horizon_days,
+        code=model_code,
         storage=f"{RESULTS}/models/{{model}}/{{horizon}}/optuna.sqlite3",
     script:
         "../scripts/tune.py"
@@ -81,6 +84,7 @@ rule fit_fold:
         model=directory(f"{RESULTS}/models/{{model}}/{{horizon}}/fold_{{fold}}/model"),
         predictions=f"{RESULTS}/models/{{model}}/{{horizon}}/fold_{{fold}}/predictions.parquet",
         shap=f"{RESULTS}/models/{{model}}/{{horizon}}/fold_{{fold}}/shap.parquet",
+        interpretation=f"{RESULTS}/models/{{model}}/{{horizon}}/fold_{{fold}}/interpretation.parquet",
     log:
         f"{RESULTS}/logs/fit/{{model}}/{{horizon}}/fold_{{fold}}.log",
     benchmark:
@@ -91,6 +95,7 @@ rule fit_fold:
     params:
         settings=model_settings(),
         fingerprint=fold_fingerprint,
+        code=model_code,
     script:
         "../scripts/fit_fold.py"
 

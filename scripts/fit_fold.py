@@ -18,4 +18,5 @@ main(
     model_dir=snakemake.output.model,
     predictions=snakemake.output.predictions,
     shap=snakemake.output.shap,
+    interpretation=snakemake.output.interpretation,
 )

@@ -13,6 +13,7 @@ main(
     oos=list(snakemake.input.oos),
     forecast=snakemake.input.forecast,
     shap=list(snakemake.input.shap),
+    interpretation=list(snakemake.input.interpretation),
     settings=snakemake.params.settings,
     outputs=dict(snakemake.output.items()),
 )

@@ -11,6 +11,8 @@ main(
     model=snakemake.wildcards.model,
     settings=snakemake.params.settings,
     tuning=snakemake.params.tuning,
+    fixed=snakemake.params.fixed,
+    horizon_days=snakemake.params.horizon_days,
     storage=snakemake.params.storage,
     threads=snakemake.threads,
     output=snakemake.output.params,

@@ -156,6 +156,33 @@ def test_tuning_never_reads_rows_from_the_first_test_window_on(
     assert again["trials"] == 2 and again["params"] == first["params"]
 
 
+def test_fixed_parameters_win_over_tuning_and_start_their_own_study(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame, tmp_path: Path
+) -> None:
+    frame, features = training
+    storage = tmp_path / "study.sqlite3"
+
+    def run(fixed: dict[str, Any] | None) -> dict[str, Any]:
+        return tune(
+            get_model("lgbm"),
+            frame,
+            features,
+            QUANTILES,
+            folds["test_start"].min(),
+            storage=storage,
+            n_trials=1,
+            timeout_s=None,
+            seed=3,
+            validation_sessions=126,
+            fixed=fixed,
+        )
+
+    free = run(None)
+    pinned = run({"num_leaves": 5, "lambda_l2": 3.0})
+    assert pinned["params"]["num_leaves"] == 5 and pinned["params"]["lambda_l2"] == 3.0
+    assert pinned["study"] != free["study"] and pinned["trials"] == 1
+
+
 def test_live_forecast_trains_on_known_targets_and_is_calibrated(
     training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame, tmp_path: Path
 ) -> None:

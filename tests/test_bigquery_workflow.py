@@ -23,13 +23,13 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from test_bigquery import _differences
-from test_workflow import SNAKEMAKE, copy_workflow, planned_jobs, snakemake
+from test_workflow import planned_jobs, snakemake
+from workflow_tools import NETWORK_GUARD, ROOT, SNAKEMAKE, copy_workflow
 
 from zlflow.export import export_training
 from zlflow.objects import assertion_objects, sql_objects
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
-ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "zlflow-workflow"  # apart from test_bigquery.py's project on the same emulator
 RESULTS = Path("results", "bq")
 OVERLAY = "overlay.yaml"
@@ -133,33 +133,6 @@ def test_the_cost_guard_refuses_duckdb_before_building_anything(tmp_path: Path) 
     assert not (workdir / "results" / "default" / "warehouse.duckdb").exists()
 
 
-# Any TCP/UDP connection or name lookup from Snakemake is recorded, then refused.
-NETWORK_GUARD = """
-import os
-import socket
-
-_log = os.environ["ZLFLOW_NETWORK_LOG"]
-_connect = socket.socket.connect
-
-
-def _record(what):
-    with open(_log, "a") as handle:
-        handle.write(f"{what}\\n")
-    raise OSError(f"network access during an inspection command: {what}")
-
-
-def _guarded_connect(self, address):
-    if self.family in (socket.AF_INET, socket.AF_INET6):
-        _record(address)
-    return _connect(self, address)
-
-
-socket.socket.connect = _guarded_connect
-socket.socket.connect_ex = _guarded_connect
-socket.getaddrinfo = lambda host, *args, **kwargs: _record(host)
-"""
-
-
 def test_inspection_on_bigquery_needs_no_credentials_and_touches_nothing(
     tmp_path: Path,
 ) -> None:
@@ -186,6 +159,10 @@ def test_inspection_on_bigquery_needs_no_credentials_and_touches_nothing(
         (("--dag",), "digraph"),
         (("--rulegraph",), "digraph"),
         (("--summary",), "results/bigquery/export/zl_1m_v1.parquet"),
+        # Nothing has run, so nothing is listed: what counts is no error and no network.
+        (("--list-changes", "params"), ""),
+        (("--list-changes", "code"), ""),
+        (("--list-changes", "input"), ""),
     ):
         result = subprocess.run(
             [SNAKEMAKE, *args, *production],

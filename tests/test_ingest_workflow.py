@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import sys
@@ -25,15 +24,13 @@ import trustme
 import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+from workflow_tools import NETWORK_GUARD, SNAKEMAKE, copy_workflow
 
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-WORKFLOW = ("Snakefile", "rules", "scripts", "sql", "config", "profiles", "report", "envs")
 RESULTS = Path("results", "live")
 FRED_PATH = "/fred/series/observations"
 ARCHIVE_PATH = "/v1/archive"
@@ -99,19 +96,6 @@ def requests_to(httpserver: HTTPServer, path: str) -> list[dict[str, str]]:
 
 
 # --- the workflow ------------------------------------------------------------------
-
-
-def copy_workflow(target: Path) -> Path:
-    target.mkdir(parents=True, exist_ok=True)
-    for name in WORKFLOW:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name)
-        else:
-            shutil.copy2(source, target / name)
-    (target / "data").mkdir()
-    (target / "data" / "sample").symlink_to(ROOT / "data" / "sample")
-    return target
 
 
 def live_config(workdir: Path, httpserver: HTTPServer, end: str) -> None:
@@ -442,33 +426,6 @@ def test_databento_job_logs_the_cost_and_keeps_the_dbn(tmp_path: Path) -> None:
         assert DATABENTO_KEY not in text
     for path in (workdir / "results").rglob("*"):
         assert not path.is_file() or DATABENTO_KEY.encode() not in path.read_bytes(), path
-
-
-# Any TCP/UDP connection or name lookup from Snakemake is recorded, then refused.
-NETWORK_GUARD = """
-import os
-import socket
-
-_log = os.environ["ZLFLOW_NETWORK_LOG"]
-_connect = socket.socket.connect
-
-
-def _record(what):
-    with open(_log, "a") as handle:
-        handle.write(f"{what}\\n")
-    raise OSError(f"network access during an inspection command: {what}")
-
-
-def _guarded_connect(self, address):
-    if self.family in (socket.AF_INET, socket.AF_INET6):
-        _record(address)
-    return _connect(self, address)
-
-
-socket.socket.connect = _guarded_connect
-socket.socket.connect_ex = _guarded_connect
-socket.getaddrinfo = lambda host, *args, **kwargs: _record(host)
-"""
 
 
 def test_live_dry_run_needs_no_keys_and_no_network(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from zlflow.errors import ModelError
-from zlflow.explain import BASE_COLUMN
+from zlflow.explain import BASE_COLUMN, LONG_COLUMNS, weights_long
 from zlflow.export import feature_columns
 from zlflow.models import get_model
 from zlflow.models.tft import TFTForecaster
@@ -479,6 +479,29 @@ def test_variable_importance_and_attention(
     assert weights.shape == (4, LENGTH)
     assert ((weights >= 0) & (weights.sum(axis=1, keepdims=True) <= 1 + 1e-6)).all()
     assert fitted.attention(rows, history, step=1).shape == (4, LENGTH)
+
+
+def test_interpretation_in_the_long_format_of_the_drivers(
+    fitted: TFTForecaster, data: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    X, history = _split(data)
+    rows = X.iloc[:3]
+    wide = fitted.interpretation(rows, history)
+    encoder = [c for c in wide.columns if c.startswith("encoder:")]
+    attention = [c for c in wide.columns if c.startswith("attention:")]
+    assert f"encoder:{fitted.feature_names[0]}" in encoder
+    assert attention[0] == f"attention:t-{LENGTH - 1}" and attention[-1] == "attention:t-0"
+    np.testing.assert_allclose(wide[encoder].sum(axis=1), 1.0, atol=1e-5)
+    assert (wide[attention].sum(axis=1) <= 1 + 1e-6).all()
+    long = weights_long(wide, pd.Series(rows.index), "tft", 2)
+    assert list(long.columns) == list(LONG_COLUMNS)
+    assert len(long) == 3 * wide.shape[1] and long[BASE_COLUMN].isna().all()
+    assert set(long["date"]) == set(rows.index) and (long["fold"] == 2).all()
+
+
+def test_horizon_comes_from_the_workflow() -> None:
+    assert TFTForecaster.horizon_params(21) == {"horizon": 21}
+    assert get_model("lgbm").horizon_params(21) == {}
 
 
 def test_undated_rows_fit_without_calendar(data: tuple[pd.DataFrame, pd.Series]) -> None:

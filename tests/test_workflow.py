@@ -7,40 +7,34 @@ real `snakemake` command line.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from workflow_tools import ROOT, SNAKEMAKE, copy_workflow
 
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-WORKFLOW = ("Snakefile", "rules", "scripts", "sql", "config", "profiles", "report", "envs")
 RESULTS = Path("results", "default")
+SMALL = str(ROOT / "tests" / "configs" / "small.yaml")
 
 pytestmark = pytest.mark.slow
 
 
-def copy_workflow(target: Path) -> Path:
-    for name in WORKFLOW:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, target / name)
-        else:
-            shutil.copy2(source, target / name)
-    (target / "data").mkdir()
-    (target / "data" / "sample").symlink_to(ROOT / "data" / "sample")
-    return target
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=900
+        [SNAKEMAKE, *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=None if env is None else os.environ | env,
     )
     if check and result.returncode != 0:
         raise AssertionError(
@@ -51,8 +45,13 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
 
 def planned_jobs(workdir: Path, *targets: str) -> set[tuple[str, str]]:
     """(rule, first output) of every job a dry-run would execute."""
-    out = snakemake(workdir, "-n", *targets).stdout
-    jobs, rule = set(), None
+    return planned_jobs_from(snakemake(workdir, "-n", *targets).stdout)
+
+
+def planned_jobs_from(out: str) -> set[tuple[str, str]]:
+    """(rule, first output) of every job in a dry-run's output."""
+    jobs: set[tuple[str, str]] = set()
+    rule = None
     for line in out.splitlines():
         match = re.match(r"^(?:local)?rule (\w+):$", line)
         if match:
@@ -166,29 +165,35 @@ def test_a_failing_assertion_stops_the_run_and_leaves_no_marker(built: Path) -> 
 
 def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
     """Folds, tuning, one job per (model, fold), calibration, metrics, live forecast, report."""
-    small = str(ROOT / "tests" / "configs" / "small.yaml")
-    snakemake(built, "--cores", "2", "--configfile", small)
+    snakemake(built, "--cores", "2", "--configfile", SMALL)
     results = built / RESULTS
     folds = pd.read_csv(results / "folds" / "1m" / "fold_table.csv")
     assert folds["fold"].tolist() == [0, 1, 2]
     assert (folds["purged_rows"] >= folds["horizon_days"]).all()
     for fold in folds["fold"]:
-        base = results / "models" / "lgbm" / "1m" / f"fold_{fold}"
-        assert (base / "model" / "q50.txt").exists()
-        assert (base / "predictions.parquet").exists() and (base / "shap.parquet").exists()
-        assert (results / "logs" / "fit" / "lgbm" / "1m" / f"fold_{fold}.log").stat().st_size > 0
+        for model, saved in (("lgbm", "q50.txt"), ("tft", "model.pt")):
+            base = results / "models" / model / "1m" / f"fold_{fold}"
+            assert (base / "model" / saved).exists()
+            assert (base / "predictions.parquet").exists() and (base / "shap.parquet").exists()
+            log = results / "logs" / "fit" / model / "1m" / f"fold_{fold}.log"
+            assert log.stat().st_size > 0
+        weights = pd.read_parquet(
+            results / "models" / "tft" / "1m" / f"fold_{fold}" / "interpretation.parquet"
+        )
+        assert weights["feature"].str.startswith("attention:t-").any()
+    assert "epoch 1/1" in (results / "logs" / "fit" / "tft" / "1m" / "fold_0.log").read_text()
     metrics = pd.read_csv(results / "metrics" / "1m" / "metrics.csv")
-    assert set(metrics["model"]) == {"lgbm", "random_walk", "drift", "climatology"}
+    assert set(metrics["model"]) == {"lgbm", "tft", "random_walk", "drift", "climatology"}
     summary = (results / "metrics" / "1m" / "summary.txt").read_text()
     assert "the random walk on mean pinball loss" in summary
     forecast = pd.read_parquet(results / "forecast" / "1m" / "forecast.parquet")
-    assert len(forecast) == 1
-    row = forecast.iloc[0]
-    assert row["target_date"] > row["as_of_date"]
-    assert row["price_q5"] <= row["price_q50"] <= row["price_q95"]
-    assert 0 <= row["p_up"] <= 1
-    assert row["model_version"].startswith("lgbm-")
-    for plot in ("folds", "skill", "coverage", "fan", "drivers"):
+    assert forecast["model"].tolist() == ["lgbm", "tft"]
+    for row in forecast.to_dict("records"):
+        assert row["target_date"] > row["as_of_date"]
+        assert row["price_q5"] <= row["price_q50"] <= row["price_q95"]
+        assert 0 <= row["p_up"] <= 1
+        assert row["model_version"].startswith(f"{row['model']}-")
+    for plot in ("folds", "skill", "coverage", "fan", "drivers", "interpretation"):
         assert (results / "plots" / "1m" / f"{plot}.png").stat().st_size > 10_000
     with DuckDBWarehouse(results / "warehouse.duckdb", {"training": "training"}) as wh:
         assert wh.table_info("training", "walk_forward_folds").rows == 3
@@ -201,10 +206,38 @@ def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
     assert "stale_data" in {a["alert_type"] for a in alerts["alerts"]}
     with DuckDBWarehouse(results / "warehouse.duckdb", {"api": "api"}) as wh:
         latest = wh.query_arrow("SELECT * FROM ${api}.vw_zl_latest_forecast").to_pandas()
-    assert latest["model"].tolist() == ["lgbm"]
-    assert "Nothing to be done" in snakemake(built, "-n", "--configfile", small).stdout
-    snakemake(built, "--configfile", small, "--report", "report.html")
+    assert sorted(latest["model"]) == ["lgbm", "tft"]
+    assert "Nothing to be done" in snakemake(built, "-n", "--configfile", SMALL).stdout
+    snakemake(built, "--configfile", SMALL, "--report", "report.html")
     assert (built / "report.html").stat().st_size > 100_000
+
+
+def model_files(results: Path) -> dict[str, Path]:
+    """Every fold's predictions, drivers and weights and the tuned parameters of a run."""
+    names = ("predictions.parquet", "shap.parquet", "interpretation.parquet")
+    files = [p for p in (results / "models").rglob("*.parquet") if p.name in names]
+    files += list((results / "models").rglob("best_params.json"))
+    return {str(p.relative_to(results)): p for p in sorted(files)}
+
+
+def test_two_fresh_runs_with_the_same_config_agree(
+    built: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Same config and data in two fresh folders: byte-identical export, tuned parameters,
+    and every fold's predictions, drivers and TFT weights.
+
+    DuckDB runs one thread per job (`duckdb.threads: 1`), so window sums add in one order;
+    LightGBM and the TFT are seeded and deterministic on the CPU.
+    """
+    other = copy_workflow(tmp_path_factory.mktemp("again"))
+    snakemake(other, "--cores", "2", "--configfile", SMALL, "models")  # up to the folds
+    second = model_files(other / RESULTS)
+    first = {name: built / RESULTS / name for name in second}
+    assert len(second) == 2 + 3 * 2 * 3  # tuned params; predictions, drivers, weights
+    export = Path("export", "zl_1m_v1.parquet")
+    first[str(export)], second[str(export)] = built / RESULTS / export, other / RESULTS / export
+    differ = [name for name in first if first[name].read_bytes() != second[name].read_bytes()]
+    assert differ == [], differ
 
 
 def executed_jobs(output: str) -> set[str]:
@@ -215,7 +248,6 @@ def executed_jobs(output: str) -> set[str]:
 def test_a_new_trading_day_reruns_the_live_model_but_no_fold(built: Path) -> None:
     """Appending one bar re-runs ingest, warehouse, export, the live forecast and publishing;
     every fold's rows are unchanged, so no fold job (nor the tuning) runs again."""
-    small = str(ROOT / "tests" / "configs" / "small.yaml")
     sample = built / "data" / "sample"
     sample.unlink()
     shutil.copytree(ROOT / "data" / "sample", sample)
@@ -225,10 +257,123 @@ def test_a_new_trading_day_reruns_the_live_model_but_no_fold(built: Path) -> Non
         index=pd.DatetimeIndex([pd.Timestamp("2024-06-23 21:00")], name=zl.index.name),
     )
     pd.concat([zl, extra]).to_parquet(sample / "zl_daily_tradingview.parquet")
-    result = snakemake(built, "--cores", "2", "--configfile", small)
+    result = snakemake(built, "--cores", "2", "--configfile", SMALL)
     jobs = executed_jobs(result.stdout + result.stderr)
     assert {"load_raw", "export_training", "walk_forward_folds", "live_forecast"} <= jobs
     assert {"upload_forecasts", "dashboard"} <= jobs
     assert not jobs & {"fit_fold", "tune"}, jobs
     forecast = pd.read_parquet(built / RESULTS / "forecast" / "1m" / "forecast.parquet")
     assert forecast["as_of_date"].iloc[0] == pd.Timestamp("2024-06-24")
+
+
+def overlay(workdir: Path, name: str, text: str) -> str:
+    """A config overlay file in the workflow copy (applied after the small config)."""
+    path = workdir / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def model_jobs(jobs: set[tuple[str, str]]) -> dict[str, set[str]]:
+    """Planned model-specific jobs by model: rule and fold (or the rule alone)."""
+    out: dict[str, set[str]] = {}
+    for rule, output in jobs:
+        match = re.search(r"/models/(\w+)/1m/(?:fold_(\d+)/)?", output)
+        if match:
+            out.setdefault(match.group(1), set()).add(f"{rule}{match.group(2) or ''}")
+    return out
+
+
+WAREHOUSE_RULES = {
+    "load_raw",
+    "load_reference",
+    "deploy_object",
+    "run_assertion",
+    "export_training",
+}
+
+
+def warehouse_jobs(jobs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Planned jobs that rebuild the warehouse below the API views (which are redeployed
+    cheaply after every upload because they read the uploaded tables)."""
+    return {(r, o) for r, o in jobs if r in WAREHOUSE_RULES and "/warehouse/api/" not in o}
+
+
+def test_lightgbm_parameters_rerun_lightgbm_jobs_only(built: Path) -> None:
+    lgbm = overlay(built, "lgbm", "model_params: {lgbm: {lambda_l2: 2.5}}\n")
+    jobs = planned_jobs(built, "--configfile", SMALL, lgbm)
+    rules = {rule for rule, _ in jobs}
+    assert model_jobs(jobs) == {
+        "lgbm": {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"}
+    }
+    assert {"metrics", "plots", "upload_forecasts", "dashboard"} <= rules
+    assert not rules & {"walk_forward_folds", "baselines"} and not warehouse_jobs(jobs)
+
+
+def test_a_new_seed_retrains_every_model_but_not_the_warehouse(built: Path) -> None:
+    jobs = planned_jobs(built, "--configfile", SMALL, "--config", "seed=7")
+    every = {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"}
+    assert model_jobs(jobs) == {"lgbm": every, "tft": every}
+    assert not warehouse_jobs(jobs)
+
+
+def test_editing_the_tft_code_reruns_tft_jobs_only(built: Path) -> None:
+    """The workflow imports zlflow from a copy of the source, then one TFT module changes."""
+    source = built / "src"
+    shutil.copytree(ROOT / "src", source, ignore=shutil.ignore_patterns("__pycache__"))
+    env = {"PYTHONPATH": str(source)}
+    try:
+        assert "Nothing to be done" in snakemake(built, "-n", "--configfile", SMALL, env=env).stdout
+        edit(source / "zlflow" / "models" / "tft" / "layers.py", "\n# edited by a test\n")
+        out = snakemake(built, "-n", "--configfile", SMALL, env=env).stdout
+        jobs = planned_jobs_from(out)
+        assert model_jobs(jobs) == {
+            "tft": {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"}
+        }
+        assert not warehouse_jobs(jobs)
+    finally:
+        shutil.rmtree(source)
+
+
+def executed_folds(output: str) -> set[tuple[str, int]]:
+    """(model, fold) of every fit_fold job a real run executed."""
+    return {
+        (model, int(fold))
+        for model, fold in re.findall(
+            r"rule fit_fold:\n(?:    .*\n)*?    wildcards: model=(\w+), horizon=1m, fold=(\d+)",
+            output,
+        )
+    }
+
+
+def test_adding_a_fold_adds_its_jobs_and_reruns_no_other_fold(built: Path) -> None:
+    four = overlay(built, "four_folds", "walk_forward: {max_folds: 4}\n")
+    result = snakemake(built, "--cores", "2", "--configfile", SMALL, four)
+    output = result.stdout + result.stderr
+    assert executed_folds(output) == {("lgbm", 3), ("tft", 3)}
+    assert "tune" not in executed_jobs(output)
+    folds = pd.read_csv(built / RESULTS / "folds" / "1m" / "fold_table.csv")
+    assert folds["fold"].tolist() == [0, 1, 2, 3]
+    assert "Nothing to be done" in snakemake(built, "-n", "--configfile", SMALL, four).stdout
+
+
+def test_a_revised_bar_reruns_exactly_the_folds_whose_windows_include_it(built: Path) -> None:
+    """A close revised in the middle of fold 2's test window changes fold 2's test rows
+    and fold 3's training rows (expanding window); folds 0 and 1 end before it."""
+    four = overlay(built, "four_folds", "walk_forward: {max_folds: 4}\n")
+    folds = pd.read_csv(built / RESULTS / "folds" / "1m" / "fold_table.csv", parse_dates=True)
+    fold2 = folds.set_index("fold").loc[2]
+    sample = built / "data" / "sample"
+    if sample.is_symlink():
+        sample.unlink()
+        shutil.copytree(ROOT / "data" / "sample", sample)
+    path = sample / "zl_daily_tradingview.parquet"
+    zl = pd.read_parquet(path)
+    middle = pd.Timestamp(fold2["test_start"]) + pd.Timedelta(days=90)
+    assert middle < pd.Timestamp(fold2["test_end"])
+    label = zl.index[(zl.index > middle) & (zl["high"] > zl["close"] + 0.2)][0]
+    zl.loc[label, "close"] = (zl.loc[label, "close"] + zl.loc[label, "high"]) / 2
+    zl.to_parquet(path)
+    result = snakemake(built, "--cores", "2", "--configfile", SMALL, four)
+    output = result.stdout + result.stderr
+    assert executed_folds(output) == {(m, k) for m in ("lgbm", "tft") for k in (2, 3)}
+    assert "tune" not in executed_jobs(output)

@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import zlflow
 from zlflow.calibrate import Calibrator
-from zlflow.explain import contributions_long
+from zlflow.codeversion import code_version
+from zlflow.explain import contributions_long, weights_long
 from zlflow.export import feature_columns
 from zlflow.folds import fold_rows
 from zlflow.loading import write_parquet_atomic
 from zlflow.metrics import baseline_predictions
 from zlflow.models import get_model
-from zlflow.models.base import quantile_column
+from zlflow.models.base import dated_features, quantile_column
 
 LIVE_FOLD = -1
 
@@ -47,7 +47,7 @@ def model_version(
             "params": params,
             "settings": settings,
             "data": data_sha,
-            "zlflow": zlflow.__version__,
+            "code": code_version(model),
         },
         sort_keys=True,
         default=str,
@@ -101,10 +101,12 @@ def fit_fold(
     predictions_path: str | Path,
     shap_path: str | Path,
     data_sha: str,
+    interpretation_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train on the fold's training rows, predict its test rows, explain the median."""
     train, test = fold_rows(frame, fold)
-    history = frame.loc[frame["trade_date"] < fold["test_start"], features]
+    history = dated_features(frame[frame["trade_date"] < fold["test_start"]], features)
+    x_train, x_test = dated_features(train, features), dated_features(test, features)
     version = model_version(
         model,
         params,
@@ -112,26 +114,33 @@ def fit_fold(
         data_sha,
     )
     fitted = get_model(model)(quantiles, params, seed=seed, threads=threads)
-    fitted.fit(train[features], train["target_log_return"])
+    fitted.fit(x_train, train["target_log_return"].set_axis(x_train.index))
     fitted.save(Path(model_dir))
     predictions = prediction_frame(
         test,
         quantiles,
-        fitted.predict_quantiles(test[features], history),
-        fitted.predict_p_up(test[features], history),
+        fitted.predict_quantiles(x_test, history),
+        fitted.predict_p_up(x_test, history),
         fold=int(fold["fold"]),
         model=model,
         horizon=horizon,
         version=version,
     )
     write_parquet_atomic(predictions, predictions_path)
-    wide = fitted.explain(test[features], history)
+    wide = fitted.explain(x_test, history)
     write_parquet_atomic(
         contributions_long(wide, test["trade_date"], model, int(fold["fold"])).assign(
             horizon=horizon, model_version=version
         ),
         shap_path,
     )
+    if interpretation_path is not None:
+        weights = weights_long(
+            fitted.interpretation(x_test, history), test["trade_date"], model, int(fold["fold"])
+        )
+        write_parquet_atomic(
+            weights.assign(horizon=horizon, model_version=version), interpretation_path
+        )
     return {
         "fold": int(fold["fold"]),
         "train_rows": len(train),
@@ -176,7 +185,8 @@ def live_forecast(
     """
     known = frame[frame["target_date"].notna()]
     latest = frame.iloc[[-1]]
-    earlier = frame.iloc[:-1][features]
+    x_known, x_latest = dated_features(known, features), dated_features(latest, features)
+    earlier = dated_features(frame.iloc[:-1], features)
     version = model_version(
         model,
         params,
@@ -184,13 +194,13 @@ def live_forecast(
         data_sha,
     )
     fitted = get_model(model)(quantiles, params, seed=seed, threads=threads)
-    fitted.fit(known[features], known["target_log_return"])
+    fitted.fit(x_known, known["target_log_return"].set_axis(x_known.index))
     fitted.save(Path(model_dir))
     raw = prediction_frame(
         latest,
         quantiles,
-        fitted.predict_quantiles(latest[features], earlier),
-        fitted.predict_p_up(latest[features], earlier),
+        fitted.predict_quantiles(x_latest, earlier),
+        fitted.predict_p_up(x_latest, earlier),
         fold=LIVE_FOLD,
         model=model,
         horizon=horizon,

@@ -54,6 +54,16 @@ def contributions_long(
     )
 
 
+def weights_long(
+    wide: pd.DataFrame | None, dates: pd.Series, model: str, fold: int | str
+) -> pd.DataFrame:
+    """A model's interpretation weights (variable selection, attention) in the same long
+    format as its contributions, ``base_value`` empty; no rows when it has none."""
+    if wide is None:
+        return contributions_long(pd.DataFrame({BASE_COLUMN: []}), dates.iloc[:0], model, fold)
+    return contributions_long(wide.assign(**{BASE_COLUMN: np.nan}), dates, model, fold)
+
+
 def top_drivers(long: pd.DataFrame, n: int) -> pd.DataFrame:
     """The ``n`` features with the largest mean absolute contribution, largest first.
 

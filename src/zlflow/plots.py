@@ -157,3 +157,56 @@ def plot_drivers(top: pd.DataFrame, path: str | Path, title: str) -> None:
     ax.set_xlabel("mean |SHAP| on out-of-sample rows (log-return units)")
     ax.set_title(title, fontsize=9)
     _save(fig, path)
+
+
+def plot_drivers_by_model(long: pd.DataFrame, n: int, path: str | Path) -> None:
+    """Top drivers of each model's median side by side (TreeSHAP for LightGBM, integrated
+    gradients for the TFT: both sum to the model's median forecast)."""
+    from zlflow.explain import top_drivers
+
+    models = sorted(long["model"].unique()) or ["(none)"]
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(7 * len(models), 0.3 * n + 1.5), squeeze=False
+    )
+    for ax, model in zip(axes[0], models, strict=True):
+        top = top_drivers(long[long["model"] == model], n).sort_values("mean_abs")
+        ax.barh(top["feature"], top["mean_abs"], color="tab:purple")
+        ax.set_xlabel("mean |contribution| on out-of-sample rows (log-return units)")
+        ax.set_title(f"{model}: top drivers of the median forecast (all folds)", fontsize=9)
+    _save(fig, path)
+
+
+def plot_interpretation(weights: pd.DataFrame, path: str | Path, n: int = 15) -> None:
+    """The TFT's own view: mean encoder variable-selection weights and mean attention on
+    each encoder position, over every fold's test rows."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 0.3 * n + 1.5))
+    if weights.empty:
+        for ax in (left, right):
+            ax.axis("off")
+        left.text(
+            0.0,
+            0.5,
+            "No model in this run exposes variable-selection weights or attention\n"
+            "(only the TFT does: add it with --configfile config/experiments/tft.yaml).",
+            fontsize=10,
+        )
+        _save(fig, path)
+        return
+    mean = weights.groupby(["model", "feature"])["value"].mean().reset_index()
+    encoder = mean[mean["feature"].str.startswith("encoder:")]
+    for model, rows in encoder.groupby("model"):
+        top = rows.nlargest(n, "value").sort_values("value")
+        left.barh(top["feature"].str.removeprefix("encoder:"), top["value"], label=model)
+    left.set_xlabel("mean encoder variable-selection weight (weights sum to 1)")
+    left.set_title("What the TFT selects", fontsize=9)
+    attention = mean[mean["feature"].str.startswith("attention:")].copy()
+    attention["lag"] = attention["feature"].str.removeprefix("attention:t-").astype(int)
+    for model, rows in attention.groupby("model"):
+        rows = rows.sort_values("lag")
+        right.plot(rows["lag"], rows["value"], marker="o", ms=3, label=model)
+    right.set_xlabel("sessions before the forecast origin")
+    right.set_ylabel("mean attention (averaged over heads and decoder steps)")
+    right.set_title("Where the TFT looks back", fontsize=9)
+    right.invert_xaxis()
+    right.legend(fontsize=7)
+    _save(fig, path)

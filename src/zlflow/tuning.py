@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import optuna
 import pandas as pd
 
 from zlflow.metrics import pinball_loss
-from zlflow.models.base import ForecastModel
+from zlflow.models.base import ForecastModel, dated_features
 
 log = logging.getLogger("zlflow")
 
@@ -66,8 +66,13 @@ def tune(
     seed: int,
     validation_sessions: int,
     threads: int = 1,
+    fixed: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the study and return the best parameters with a summary."""
+    """Run (or resume) the study and return the best parameters with a summary.
+
+    ``fixed`` parameters win over the model's defaults and over the sampled values.
+    """
+    fixed = dict(fixed or {})
     train, valid = tuning_rows(frame, cutoff, validation_sessions)
     settings = {
         "model": model_cls.name,
@@ -75,6 +80,7 @@ def tune(
         "cutoff": str(cutoff.date()),
         "seed": seed,
         "validation_sessions": validation_sessions,
+        "fixed": fixed,
     }
     name = f"{model_cls.name}-{study_fingerprint(pd.concat([train, valid]), features, settings)}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -85,13 +91,14 @@ def tune(
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
     )
-    x_train, y_train = train[list(features)], train["target_log_return"]
-    x_valid, y_valid = valid[list(features)], valid["target_log_return"].to_numpy()
+    x_train = dated_features(train, features)
+    y_train = train["target_log_return"].set_axis(x_train.index)
+    x_valid, y_valid = dated_features(valid, features), valid["target_log_return"].to_numpy()
     # Sequence models read the feature rows before the validation slice (never targets).
-    history = frame.loc[frame["trade_date"] < valid["trade_date"].iloc[0], list(features)]
+    history = dated_features(frame[frame["trade_date"] < valid["trade_date"].iloc[0]], features)
 
     def objective(trial: optuna.Trial) -> float:
-        params = model_cls.default_params() | model_cls.suggest_params(trial)
+        params = model_cls.default_params() | model_cls.suggest_params(trial) | fixed
         model = model_cls(quantiles, params, seed=seed, threads=threads).fit(x_train, y_train)
         predicted = model.predict_quantiles(x_valid, history)
         losses = [pinball_loss(y_valid, predicted[:, i], q) for i, q in enumerate(quantiles)]
@@ -117,7 +124,7 @@ def tune(
         study.optimize(objective, n_trials=remaining, timeout=timeout_s, callbacks=[progress])
     return {
         "model": model_cls.name,
-        "params": model_cls.default_params() | study.best_params,
+        "params": model_cls.default_params() | study.best_params | fixed,
         "best_value": study.best_value,
         "trials": len(study.trials),
         "study": name,

@@ -16,7 +16,7 @@ from zlflow import plots
 from zlflow.backtest import fit_fold, fold_baselines, live_forecast, read_training
 from zlflow.calendar import trading_days
 from zlflow.calibrate import calibrate_walk_forward
-from zlflow.explain import contributions_long, top_drivers
+from zlflow.explain import contributions_long
 from zlflow.export import fingerprint
 from zlflow.folds import (
     FoldSpec,
@@ -30,6 +30,7 @@ from zlflow.loading import load_frame, write_parquet_atomic
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.metrics import evaluate, interval_levels, skill_summary
 from zlflow.models import get_model
+from zlflow.models.base import dated_features
 from zlflow.tuning import tune
 
 log = logging.getLogger("zlflow")
@@ -124,6 +125,8 @@ def run_tune(
     model: str,
     settings: Mapping[str, Any],
     tuning: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    horizon_days: int,
     storage: str,
     threads: int,
     output: str,
@@ -131,8 +134,9 @@ def run_tune(
     frame, features = read_training(data)
     cutoff = read_folds(folds)["test_start"].min()
     Path(storage).parent.mkdir(parents=True, exist_ok=True)
+    model_cls = get_model(model)
     result = tune(
-        get_model(model),
+        model_cls,
         frame,
         features,
         settings["quantiles"],
@@ -143,6 +147,7 @@ def run_tune(
         seed=settings["seed"],
         validation_sessions=tuning["validation_sessions"],
         threads=threads,
+        fixed=dict(fixed) | model_cls.horizon_params(horizon_days),
     )
     log.info("best mean pinball %.6f with %s", result["best_value"], result["params"])
     write_json_atomic(output, result)
@@ -161,6 +166,7 @@ def run_fit_fold(
     model_dir: str,
     predictions: str,
     shap: str,
+    interpretation: str,
 ) -> None:
     frame, features = read_training(data)
     table = read_folds(folds)
@@ -182,6 +188,7 @@ def run_fit_fold(
         predictions_path=predictions,
         shap_path=shap,
         data_sha=fold_fingerprint,
+        interpretation_path=interpretation,
     )
     log.info("fold %s: %s", fold, summary)
 
@@ -262,7 +269,9 @@ def run_live_forecast(
     latest = frame.iloc[[-1]]
     write_parquet_atomic(
         contributions_long(
-            fitted.explain(latest[features], frame.iloc[:-1][features]),
+            fitted.explain(
+                dated_features(latest, features), dated_features(frame.iloc[:-1], features)
+            ),
             latest["trade_date"],
             model,
             -1,
@@ -328,6 +337,7 @@ def run_plots(
     oos: Sequence[str],
     forecast: str,
     shap: Sequence[str],
+    interpretation: Sequence[str],
     settings: Mapping[str, Any],
     outputs: Mapping[str, str],
 ) -> None:
@@ -339,8 +349,6 @@ def run_plots(
     calibrated = pd.concat([pd.read_parquet(p) for p in oos], ignore_index=True)
     plots.plot_fan(frame, calibrated, pd.read_parquet(forecast), quantiles, outputs["fan"])
     drivers = pd.concat([pd.read_parquet(p) for p in shap], ignore_index=True)
-    plots.plot_drivers(
-        top_drivers(drivers, 15),
-        outputs["drivers"],
-        "Top drivers of the median forecast (all folds, all models)",
-    )
+    plots.plot_drivers_by_model(drivers, 15, outputs["drivers"])
+    weights = pd.concat([pd.read_parquet(p) for p in interpretation], ignore_index=True)
+    plots.plot_interpretation(weights, outputs["interpretation"])

@@ -60,6 +60,13 @@ def check_numeric_inputs(X: pd.DataFrame) -> None:
         )
 
 
+def dated_features(rows: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """The feature columns of ``rows`` indexed by ``trade_date``: sequence models read
+    the calendar (day of week, month) from the index; row models ignore it."""
+    index = pd.DatetimeIndex(rows["trade_date"], name="trade_date")
+    return rows[list(features)].set_axis(index, axis=0)
+
+
 class ForecastModel(ABC):
     """A quantile and direction forecaster for the forward log return ``y``.
 
@@ -83,6 +90,11 @@ class ForecastModel(ABC):
             raise ModelError(f"threads must be at least 1, got {threads}")
         self.threads = int(threads)
         self._features: list[str] | None = None
+
+    @classmethod
+    def horizon_params(cls, horizon_days: int) -> dict[str, Any]:
+        """Parameters the workflow sets from the horizon (a sequence model's decoder length)."""
+        return {}
 
     @property
     def feature_names(self) -> list[str]:
@@ -132,6 +144,13 @@ class ForecastModel(ABC):
     @abstractmethod
     def predict_p_up(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """Array (n,) of probabilities that ``y > 0``."""
+
+    def interpretation(
+        self, X: pd.DataFrame, history: pd.DataFrame | None = None
+    ) -> pd.DataFrame | None:
+        """Weights the architecture exposes per row besides ``explain`` (the TFT's variable
+        selection and attention), one named column each; None for a model without any."""
+        return None
 
     @abstractmethod
     def explain(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -22,6 +22,7 @@ def connect(config: dict[str, Any], labels: dict[str, str] | None = None) -> War
             settings.get("path", "results/warehouse/zlflow.duckdb"),
             datasets,
             lock_timeout_s=settings.get("lock_timeout_s", 600),
+            threads=settings.get("threads"),
         )
     if backend == "bigquery":
         from zlflow.warehouse.bigquery import BigQueryWarehouse

@@ -25,8 +25,14 @@ class DuckDBWarehouse(Warehouse):
     backend = "duckdb"
 
     def __init__(
-        self, path: str | Path, datasets: dict[str, str], lock_timeout_s: float = 600
+        self,
+        path: str | Path,
+        datasets: dict[str, str],
+        lock_timeout_s: float = 600,
+        threads: int | None = None,
     ) -> None:
+        """``threads=1`` makes parallel window sums add in one fixed order, so a rebuild
+        gives bit-identical tables (with more threads they may differ by about 1e-16)."""
         super().__init__(datasets)
         self.path = str(path)
         self._lock: FileLock | None = None
@@ -41,7 +47,8 @@ class DuckDBWarehouse(Warehouse):
                     "by another job; is a stuck process holding it?"
                 ) from err
         try:
-            self.con = duckdb.connect(self.path)
+            settings = {} if threads is None else {"threads": int(threads)}
+            self.con = duckdb.connect(self.path, config=settings)
         except duckdb.Error as err:
             self._release()
             raise ZlflowError(f"cannot open DuckDB file {self.path}: {err}") from err

@@ -171,6 +171,11 @@ class TFTForecaster(ForecastModel):
             "device": "auto",
         }
 
+    @classmethod
+    def horizon_params(cls, horizon_days: int) -> dict[str, Any]:
+        """The decoder runs one step per session up to the target's horizon."""
+        return {"horizon": int(horizon_days)}
+
     @staticmethod
     def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
         """Width, regularisation, step size and look-back; the rest stays at the defaults."""
@@ -586,6 +591,17 @@ class TFTForecaster(ForecastModel):
         if not 1 <= step <= horizon:
             raise ModelError(f"step must be between 1 and horizon={horizon}, got {step}")
         return weights[:, step - 1].astype(float)
+
+    def interpretation(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Variable-selection weights (``encoder:<var>``, ``decoder:<var>``,
+        ``static:<var>``) and attention averaged over decoder steps (``attention:t-<k>``,
+        ``k`` sessions before the origin) for each row of ``X``."""
+        weights = self.variable_importance(X, history)
+        weights.columns = [f"{block}:{name}" for block, name in weights.columns]
+        attention = self.attention(X, history)
+        length = attention.shape[1]
+        lags = [f"attention:t-{length - 1 - j}" for j in range(length)]
+        return pd.concat([weights, pd.DataFrame(attention, index=X.index, columns=lags)], axis=1)
 
     # --- persistence ------------------------------------------------------------------------
 

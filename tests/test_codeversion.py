@@ -1,0 +1,48 @@
+"""Code versions: a model's hash follows its own and the shared modelling source only."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from pathlib import Path
+
+import pytest
+
+from zlflow.codeversion import MODEL_SOURCES, PACKAGE, code_version, source_files
+from zlflow.models import MODELS
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    target = tmp_path / "zlflow"
+    shutil.copytree(PACKAGE, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def test_every_registered_model_has_source_files() -> None:
+    assert set(MODEL_SOURCES) == set(MODELS)
+    for model in MODELS:
+        files = source_files(model)
+        assert files and all(path.is_file() for path in files)
+        assert Path(inspect.getfile(MODELS[model])).resolve() in files
+
+
+def test_editing_the_tft_changes_only_its_version(package: Path) -> None:
+    before = {m: code_version(m, package) for m in MODELS}
+    assert before == {m: code_version(m) for m in MODELS}
+    layers = package / "models" / "tft" / "layers.py"
+    layers.write_text(layers.read_text() + "\n# edited\n")
+    after = {m: code_version(m, package) for m in MODELS}
+    assert after["tft"] != before["tft"] and after["lgbm"] == before["lgbm"]
+
+
+def test_editing_shared_code_changes_every_version(package: Path) -> None:
+    before = {m: code_version(m, package) for m in MODELS}
+    folds = package / "folds.py"
+    folds.write_text(folds.read_text() + "\n# edited\n")
+    assert all(code_version(m, package) != before[m] for m in MODELS)
+
+
+def test_unknown_model_is_named() -> None:
+    with pytest.raises(KeyError, match="'prophet'"):
+        code_version("prophet")
