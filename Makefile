@@ -22,8 +22,8 @@ run: install
 	$(BIN)/snakemake
 
 lint: install
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts bench
+	$(BIN)/ruff format --check src tests scripts bench
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
@@ -37,8 +37,13 @@ test: lint bigquery-emulator
 	$(BIN)/python -m pytest
 
 format: install
-	$(BIN)/ruff format src tests scripts
+	$(BIN)/ruff format src tests scripts bench
 	$(BIN)/snakefmt Snakefile rules
+
+# Benchmarks, not tests (BENCHMARKS.md): about 75 minutes; never part of `make test`.
+.PHONY: bench
+bench: install
+	bench/run_all.sh
 
 report: install
 	$(BIN)/snakemake --report report.html

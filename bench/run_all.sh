@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every benchmark in turn (about 75 minutes on 2 cores); each prints JSON rows and appends them
+# to bench/results/<name>.jsonl. BENCHMARKS.md says what each measures and holds the table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+echo "load average: $(uptime)"
+$PY bench/workflow.py --cold-runs 3
+$PY bench/explain_shap.py
+$PY bench/lgbm_optuna.py
+$PY bench/features_sql.py
+[[ -x bench/.venv-ptf/bin/python ]] || bench/setup_ptf.sh
+$PY bench/tft_vs_ptf.py

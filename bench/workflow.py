@@ -1,0 +1,146 @@
+"""Workflow benchmarks: a cold default run, a no-op rerun, and a dry-run of 1,000+ jobs.
+
+    .venv/bin/python bench/workflow.py [--cold-runs 1] [--noop-runs 5] [--dag-runs 3]
+
+Each cold run is a fresh copy of the workflow in a temporary folder (never the
+repository's results/), run with plain `snakemake` (the default profile: 2 cores). The
+no-op rerun is `snakemake` again in the finished copy, next to the bare start-up of
+Snakemake on a one-rule Snakefile whose output exists. The large DAG overlays the
+finished copy with five-session walk-forward folds from 2010 and both models, reruns the
+fold-table checkpoint so the fold jobs are known, then times `snakemake -n`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from common import SNAKEMAKE, copy_workflow, emit, load_average, median, run_measured
+
+DAG_OVERLAY = """\
+models: [lgbm, tft]
+walk_forward:
+  window: expanding
+  first_test_start: "2010-01-04"
+  test_sessions: 5
+  step_sessions: 5
+  min_train_sessions: 750
+  train_sessions: null
+  embargo_sessions: 0
+  max_folds: null
+"""
+
+BARE_SNAKEFILE = """\
+rule all:
+    input:
+        "done.txt",
+"""
+
+
+def planned_jobs(stdout: str) -> int:
+    """The total of the dry-run's job stats table."""
+    match = re.search(r"^total\s+(\d+)", stdout, flags=re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no job stats in the dry-run output:\n{stdout[-2000:]}")
+    return int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cold-runs", type=int, default=1)
+    parser.add_argument("--noop-runs", type=int, default=5)
+    parser.add_argument("--dag-runs", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary copies")
+    parser.add_argument(
+        "--finished", type=Path, help="a finished copy (kept by --keep): no cold run, no no-op"
+    )
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="zlflow-bench-workflow-"))
+    try:
+        if args.finished:
+            dry_run_dag(args.finished, args.dag_runs)
+            return
+        cold = []
+        for i in range(args.cold_runs):
+            workdir = copy_workflow(scratch / f"cold_{i}")
+            load = load_average()
+            run = run_measured([SNAKEMAKE], cwd=workdir)
+            jobs = re.search(r"(\d+) of (\d+) steps \(100%\) done", run.stderr)
+            cold.append(run)
+            print(f"cold run {i}: {run.seconds:.1f} s, load before {load}", flush=True)
+        emit(
+            "workflow_cold",
+            {
+                "runs": [round(r.seconds, 1) for r in cold],
+                "median_s": round(median([r.seconds for r in cold]), 1),
+                "peak_rss_mb": round(max(r.peak_rss_mb for r in cold)),
+                "jobs": int(jobs.group(2)) if jobs else None,
+                "target_s": 600,
+            },
+        )
+
+        noop = [run_measured([SNAKEMAKE], cwd=workdir) for _ in range(args.noop_runs)]
+        if "Nothing to be done" not in noop[-1].stdout + noop[-1].stderr:
+            raise RuntimeError("the rerun after a full run was not a no-op")
+        bare_dir = scratch / "bare"
+        bare_dir.mkdir()
+        (bare_dir / "Snakefile").write_text(BARE_SNAKEFILE)
+        (bare_dir / "done.txt").write_text("done\n")
+        bare = [
+            run_measured([SNAKEMAKE, "--cores", "1"], cwd=bare_dir) for _ in range(args.noop_runs)
+        ]
+        version = [run_measured([SNAKEMAKE, "--version"]) for _ in range(args.noop_runs)]
+        emit(
+            "workflow_noop",
+            {
+                "noop_runs": [round(r.seconds, 2) for r in noop],
+                "noop_median_s": round(median([r.seconds for r in noop]), 2),
+                "noop_peak_rss_mb": round(max(r.peak_rss_mb for r in noop)),
+                "bare_median_s": round(median([r.seconds for r in bare]), 2),
+                "version_median_s": round(median([r.seconds for r in version]), 2),
+                "overhead_vs_bare_s": round(
+                    median([r.seconds for r in noop]) - median([r.seconds for r in bare]), 2
+                ),
+                "target_overhead_s": 2.0,
+            },
+        )
+
+        dry_run_dag(workdir, args.dag_runs)
+    finally:
+        if args.keep:
+            print(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def dry_run_dag(workdir: Path, runs: int) -> None:
+    """Many folds x both models over a finished run: rerun the checkpoint, time -n."""
+    (workdir / "dag.yaml").write_text(DAG_OVERLAY)
+    folds = run_measured(
+        [SNAKEMAKE, "results/default/folds/1m/fold_table.csv", "--configfile", "dag.yaml"],
+        cwd=workdir,
+    )
+    print(f"fold-table checkpoint rerun: {folds.seconds:.1f} s", flush=True)
+    dry = [
+        run_measured([SNAKEMAKE, "-n", "--configfile", "dag.yaml"], cwd=workdir)
+        for _ in range(runs)
+    ]
+    n_jobs = planned_jobs(dry[-1].stdout)
+    fit_jobs = len(re.findall(r"^rule fit_fold:$", dry[-1].stdout, flags=re.MULTILINE))
+    emit(
+        "workflow_dryrun_dag",
+        {
+            "jobs": n_jobs,
+            "fit_fold_jobs": fit_jobs,
+            "runs": [round(r.seconds, 2) for r in dry],
+            "median_s": round(median([r.seconds for r in dry]), 2),
+            "peak_rss_mb": round(max(r.peak_rss_mb for r in dry)),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
