@@ -230,7 +230,7 @@ def test_two_fresh_runs_with_the_same_config_agree(
     LightGBM and the TFT are seeded and deterministic on the CPU.
     """
     other = copy_workflow(tmp_path_factory.mktemp("again"))
-    snakemake(other, "--cores", "2", "--configfile", SMALL, "models")  # up to the folds
+    snakemake(other, "models", "--cores", "2", "--configfile", SMALL)  # up to the folds
     second = model_files(other / RESULTS)
     first = {name: built / RESULTS / name for name in second}
     assert len(second) == 2 + 3 * 2 * 3  # tuned params; predictions, drivers, weights
