@@ -558,10 +558,12 @@ class TFTForecaster(ForecastModel):
         Columns are a (block, variable) MultiIndex: ``encoder`` (features and known
         inputs; they sum to 1), ``decoder`` (known inputs; sum to 1) and ``static``.
         """
+        return self._importance(self._forward(X, history), X.index)
+
+    def _importance(self, out: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
         from zlflow.models.tft.data import CALENDAR
         from zlflow.models.tft.model import known_variable_names
 
-        out = self._forward(X, history)
         known = known_variable_names(CALENDAR if self._calendar else ())
         blocks = {
             "static": (out["static_weights"], ["static_series"]),
@@ -569,7 +571,7 @@ class TFTForecaster(ForecastModel):
             "decoder": (out["decoder_weights"].mean(axis=1), known),
         }
         frames = [
-            pd.DataFrame(values.astype(float), index=X.index, columns=names)
+            pd.DataFrame(values.astype(float), index=index, columns=names)
             for values, names in (blocks[b] for b in blocks)
         ]
         return pd.concat(frames, axis=1, keys=list(blocks), names=["block", "variable"])
@@ -584,8 +586,11 @@ class TFTForecaster(ForecastModel):
         by default the weights are averaged over decoder steps. Each row sums to at most 1:
         the rest of the attention falls on earlier decoder steps.
         """
+        return self._attention(self._forward(X, history), step)
+
+    def _attention(self, out: dict[str, np.ndarray], step: int | None) -> np.ndarray:
         horizon = self.settings["horizon"]
-        weights = self._forward(X, history)["attention"][:, :, : self.settings["encoder_length"]]
+        weights = out["attention"][:, :, : self.settings["encoder_length"]]
         if step is None:
             return weights.mean(axis=1).astype(float)
         if not 1 <= step <= horizon:
@@ -596,9 +601,10 @@ class TFTForecaster(ForecastModel):
         """Variable-selection weights (``encoder:<var>``, ``decoder:<var>``,
         ``static:<var>``) and attention averaged over decoder steps (``attention:t-<k>``,
         ``k`` sessions before the origin) for each row of ``X``."""
-        weights = self.variable_importance(X, history)
+        out = self._forward(X, history)  # one forward pass for both
+        weights = self._importance(out, X.index)
         weights.columns = [f"{block}:{name}" for block, name in weights.columns]
-        attention = self.attention(X, history)
+        attention = self._attention(out, None)
         length = attention.shape[1]
         lags = [f"attention:t-{length - 1 - j}" for j in range(length)]
         return pd.concat([weights, pd.DataFrame(attention, index=X.index, columns=lags)], axis=1)
