@@ -8,9 +8,9 @@ roll calendar for every symbol, and ``staging.futures_daily`` is deployed (prepa
 and cached under ``--scratch``). Then, each in its own child process so that its peak
 RSS is its own, ``--repeats`` times:
 
-- sql: deploy ``features.ema_inputs``, ``features.ema`` and ``features.technical_daily``
-  (the 23 technical columns; ``macd_hist`` is their difference in ``zl_daily_v1``) on a
-  fresh copy of the prepared file, through the same sqlglot transpilation as the workflow;
+- sql: deploy the ``features.ema`` view and the ``features.technical_daily`` table (the 23
+  technical columns; ``macd_hist`` is their difference in ``zl_daily_v1``) on a fresh
+  copy of the prepared file, through the same sqlglot transpilation as the workflow;
 - pandas: ``tests/reference_features.technical_features`` (24 columns) on the same
   staging rows read from Parquet.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from common import ROOT, emit, load_average, median, python_worker
 
 N_SYMBOLS = 500
-SQL_FEATURES = ("features.ema_inputs", "features.ema", "features.technical_daily")
+SQL_FEATURES = ("features.ema", "features.technical_daily")
 CHECK_COLUMNS = ("rsi_14", "ema_ratio_200", "macd_signal", "rv_63", "dist_52w_high")
 WARMUP = 252
 

@@ -148,20 +148,20 @@ def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
 def ema_input_series(frame: pd.DataFrame) -> dict[str, tuple[float, np.ndarray]]:
     """Every series the features smooth exponentially, as (alpha, values) of one symbol.
 
-    Keys follow ``features.ema``'s ``series`` names. Values start at the first row where
-    the series exists (gains and losses need a previous close), which is where the
-    recursion is seeded.
+    Keys are ``features.ema``'s column names. Values start at the first row where the
+    series exists (gains and losses need a previous close), which is where the recursion
+    is seeded.
     """
     bars = frame.sort_values("trade_date").reset_index(drop=True)
     close = bars["adj_close"].astype(float)
     delta = close.diff()
     out: dict[str, tuple[float, np.ndarray]] = {
-        f"close_{n}": (2.0 / (n + 1), close.to_numpy()) for n in (9, 10, 12, 20, 26, 50, 200)
+        f"ema_{n}": (2.0 / (n + 1), close.to_numpy()) for n in (9, 10, 12, 20, 26, 50, 200)
     }
-    out["gain_14"] = (1.0 / 14, delta.clip(lower=0).to_numpy()[1:])
-    out["loss_14"] = (1.0 / 14, (-delta).clip(lower=0).to_numpy()[1:])
+    out["avg_gain_14"] = (1.0 / 14, delta.clip(lower=0).to_numpy()[1:])
+    out["avg_loss_14"] = (1.0 / 14, (-delta).clip(lower=0).to_numpy()[1:])
     tr = true_range(bars["adj_high"].astype(float), bars["adj_low"].astype(float), close)
-    out["true_range_14"] = (1.0 / 14, tr.to_numpy())
+    out["atr_14"] = (1.0 / 14, tr.to_numpy())
     return out
 
 

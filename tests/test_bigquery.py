@@ -135,9 +135,10 @@ def test_deploy_writes_partitioned_clustered_tables_and_views(
         "FROM ${staging}.bars GROUP BY symbol",
     )
     info = bq.deploy(read_sql_object(view))
+    # A view is not counted: on BigQuery that would be a billed query of the whole view.
     assert (info.kind, info.rows, info.columns) == (
         "view",
-        2,
+        None,
         [("symbol", "STRING"), ("avg_close", "FLOAT64")],
     )
     for materialize, value in (("table", 1), ("view", 2), ("table", 3)):

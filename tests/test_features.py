@@ -28,8 +28,10 @@ from reference_features import (
     recursive_ema,
     technical_features,
 )
+from workflow_tools import ROOT
 
 from zlflow.warehouse.duckdb import DuckDBWarehouse
+from zlflow.warehouse.sql import read_sql_object
 
 WARMUP_SESSIONS = 252
 RTOL = 1e-9
@@ -206,6 +208,24 @@ def test_cross_asset_matches_asof_reference(
     _assert_same(joined[["trade_date"]], joined[f"{column}_sql"], joined[f"{column}_ref"], column)
 
 
+def _assert_ema_columns_equal_recursion(ema: pd.DataFrame, bars: pd.DataFrame, what: str) -> None:
+    """Every EMA column of one symbol's ``features.ema`` rows against an explicit loop."""
+    ema = ema.sort_values("trade_date")
+    np.testing.assert_array_equal(ema["trade_date"].to_numpy(), bars["trade_date"].to_numpy())
+    assert ema["session_number"].tolist() == list(range(len(bars))), what
+    for column, (alpha, values) in ema_input_series(bars).items():
+        sql = ema[column].to_numpy(dtype=float)
+        assert np.isnan(sql[: len(sql) - len(values)]).all(), f"{what} {column}: before its seed"
+        np.testing.assert_allclose(
+            sql[len(sql) - len(values) :],
+            recursive_ema(values, alpha),
+            rtol=1e-12,
+            # Where an EMA crosses zero (a negative price) only the price scale means anything.
+            atol=1e-13 * np.abs(values).max(),
+            err_msg=f"{what} {column}: closed-form EMA vs recursion",
+        )
+
+
 @pytest.mark.parametrize("symbol", SYMBOLS)
 def test_closed_form_ema_equals_recursion_on_every_row(
     tables: dict[str, pd.DataFrame], symbol: str
@@ -217,23 +237,49 @@ def test_closed_form_ema_equals_recursion_on_every_row(
     """
     futures = tables["futures"]
     bars = futures[futures["symbol"] == symbol].sort_values("trade_date")
-    dates = bars["trade_date"].to_numpy()
     ema = tables["ema"]
-    expected = ema_input_series(bars)
-    assert set(ema.loc[ema["symbol"] == symbol, "series"]) == set(expected)
-    for series, (alpha, values) in expected.items():
-        sql = ema[(ema["symbol"] == symbol) & (ema["series"] == series)].sort_values("n")
-        assert sql["n"].tolist() == list(range(len(values))), series
-        np.testing.assert_array_equal(
-            sql["trade_date"].to_numpy(), dates[len(dates) - len(values) :]
+    _assert_ema_columns_equal_recursion(ema[ema["symbol"] == symbol], bars, symbol)
+
+
+def test_closed_form_ema_carries_across_many_blocks() -> None:
+    """Series much longer than one 2,000-row block: the carries chain block after block.
+
+    The sample has at most three blocks per symbol; here 9,500 rows (five blocks) of a
+    random walk with jumps, a flat stretch and a negative-price dip, next to a symbol
+    shorter than one block (no carry at all).
+    """
+    rng = np.random.default_rng(11)
+    steps = rng.normal(0, 0.4, 9_500) + np.where(rng.random(9_500) < 0.002, 15.0, 0.0)
+    close = 60 + np.cumsum(steps)
+    close[3_000:3_300] = close[2_999]
+    close[6_000:6_040] -= close[6_000:6_040].max() + 5  # below zero, as CL in April 2020
+    frames = []
+    for symbol, prices in (("LONG", close), ("SHORT", close[:700] + 3)):
+        n = len(prices)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": symbol,
+                    "trade_date": pd.date_range("1990-01-01", periods=n, freq="D"),
+                    "session_number": np.arange(n),
+                    "adj_close": prices,
+                    "adj_high": prices + rng.uniform(0, 1, n),
+                    "adj_low": prices - rng.uniform(0, 1, n),
+                    "adj_log_return": 0.0,
+                    "volume": 1_000,
+                }
+            )
         )
-        np.testing.assert_allclose(
-            sql["ema"].to_numpy(dtype=float),
-            recursive_ema(values, alpha),
-            rtol=1e-12,
-            atol=0,
-            err_msg=f"{symbol} {series}: closed-form EMA vs recursion",
-        )
+    staging = pd.concat(frames, ignore_index=True)
+    datasets = {"staging": "staging", "features": "features"}
+    with DuckDBWarehouse(":memory:", datasets, threads=1) as warehouse:
+        warehouse.con.register("bars", staging)
+        warehouse.con.execute("CREATE TABLE staging.futures_daily AS SELECT * FROM bars")
+        info = warehouse.deploy(read_sql_object(ROOT / "sql" / "features" / "ema.sql"))
+        assert (info.kind, info.rows) == ("view", None)
+        ema = _frame(warehouse, "SELECT * FROM ${features}.ema")
+    for symbol, bars in staging.groupby("symbol"):
+        _assert_ema_columns_equal_recursion(ema[ema["symbol"] == symbol], bars, str(symbol))
 
 
 def _partial_fraction_coefficients(alpha_a: float, alpha_b: float) -> tuple[float, float]:

@@ -56,9 +56,8 @@ def run_deploy(
     with connect(warehouse) as wh:
         log.info("deploying %s as a %s from %s", obj.key, obj.materialize, sql)
         info = wh.deploy(obj)
-        log.info(
-            "%s.%s: %d rows, %d columns", info.dataset, info.name, info.rows, len(info.columns)
-        )
+        rows = "a view" if info.rows is None else f"{info.rows} rows"
+        log.info("%s.%s: %s, %d columns", info.dataset, info.name, rows, len(info.columns))
         write_json_atomic(
             marker, object_marker(info, wh.backend, sql_file=sql, sql_sha256=obj.sha256)
         )

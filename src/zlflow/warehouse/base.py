@@ -19,12 +19,16 @@ from zlflow.warehouse.sql import SqlObject, check_identifier, read_sql_text
 
 @dataclass(frozen=True)
 class TableInfo:
-    """What a marker records about a deployed object."""
+    """What a marker records about a deployed object.
+
+    ``rows`` is None for a view: counting would evaluate the whole view (a full query on
+    BigQuery, billed; the entire feature pipeline on DuckDB) just to write a marker.
+    """
 
     dataset: str
     name: str
     kind: str
-    rows: int
+    rows: int | None
     columns: list[tuple[str, str]]
 
 

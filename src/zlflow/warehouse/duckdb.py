@@ -204,11 +204,14 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
         if not rows:
             raise ZlflowError(f"{schema}.{name} does not exist in {self.path}")
-        count = self.con.execute(f"SELECT COUNT(*) FROM {self.table(dataset_key, name)}").fetchall()
+        is_view = self._kind(dataset_key, name) == "VIEW"
+        count = None
+        if not is_view:
+            count = self.con.execute(f"SELECT COUNT(*) FROM {self.table(dataset_key, name)}")
         return TableInfo(
             dataset=schema,
             name=name,
-            kind="view" if self._kind(dataset_key, name) == "VIEW" else "table",
-            rows=int(count[0][0]),
+            kind="view" if is_view else "table",
+            rows=None if count is None else int(count.fetchall()[0][0]),
             columns=[(c, t) for c, t in rows],
         )
