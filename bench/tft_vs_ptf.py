@@ -1,14 +1,15 @@
 """zlflow's TFT against pytorch-forecasting's TemporalFusionTransformer on the real sample.
 
     bench/setup_ptf.sh                                  # once: bench/.venv-ptf
-    .venv/bin/python bench/tft_vs_ptf.py [--epochs 3] [--repeats 3]
+    .venv/bin/python bench/tft_vs_ptf.py [--epochs 3] [--repeats 3] [--only zlflow]
 
 Same data and sizes for both, as in the issue's reference: ZL from the workflow's export,
 24 technical features plus the (roll-adjusted) close as observed inputs, day of week and
-month as known categoricals, hidden size 16, 2 attention heads, encoder 63 sessions,
-horizon 21, batch 64, quantiles 0.02/0.1/0.5/0.9/0.98, 2 CPU threads, ``--epochs``
-epochs with no early stopping. Training windows end before 2019-01-01; validation origins
-are the sessions from 2019-01-01 to 2024-05-31 whose 21-session target is known.
+month as known categoricals, hidden size 16, per-variable (hidden_continuous) size 8, 2
+attention heads, encoder 63 sessions, horizon 21, batch 64, quantiles
+0.02/0.1/0.5/0.9/0.98, 2 CPU threads, ``--epochs`` epochs with no early stopping.
+Training windows end before 2019-01-01; validation origins are the sessions from
+2019-01-01 to 2024-05-31 whose 21-session target is known.
 
 Both are scored on the same validation origins with pytorch-forecasting's QuantileLoss
 (twice the pinball loss, averaged over quantiles) on the price in cents/lb, 21 sessions
@@ -16,7 +17,9 @@ ahead: zlflow's TFT forecasts the 21-session log return, turned into price quant
 close x exp(q). pytorch-forecasting forecasts every step 1..21; its loss over all steps
 is reported too. The naive baseline is the last price plus the training period's
 empirical quantiles of the h-session change, per step h. Each model trains in its own
-child process (pytorch-forecasting in bench/.venv-ptf), so peak RSS is its own.
+child process (pytorch-forecasting in bench/.venv-ptf), so peak RSS is its own; each
+worker also reports its peak RSS once its imports are done, so the row shows what
+training itself adds. ``--only zlflow`` times our side alone (no bench/.venv-ptf needed).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PTF_PYTHON = ROOT / "bench" / ".venv-ptf" / "bin" / "python"
 QUANTILES = (0.02, 0.1, 0.5, 0.9, 0.98)
 ENCODER, HORIZON, HIDDEN, HEADS, BATCH = 63, 21, 16, 2, 64
-HIDDEN_CONTINUOUS = 8  # pytorch-forecasting only; zlflow's TFT has no separate size
+HIDDEN_CONTINUOUS = 8  # per-variable embedding/GRN width, both models
 TRAIN_END = "2019-01-01"
 VALID_END = "2024-05-31"
 TA_FEATURES = (
@@ -124,6 +127,12 @@ def naive(path: Path) -> dict[str, float]:
     }
 
 
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker_zlflow(path: Path, epochs: int) -> dict:
     import numpy as np
     import pandas as pd
@@ -132,12 +141,14 @@ def worker_zlflow(path: Path, epochs: int) -> dict:
 
     from zlflow.models.tft.forecaster import TFTForecaster
 
+    import_rss = _peak_rss_mb()
     frame = pd.read_parquet(path)
     features = [*TA_FEATURES, "price"]
     train = frame[frame["train"]]
     valid = frame[frame["valid_origin"]]
     params = {
         "hidden_size": HIDDEN,
+        "hidden_continuous": HIDDEN_CONTINUOUS,
         "attention_heads": HEADS,
         "encoder_length": ENCODER,
         "horizon": HORIZON,
@@ -164,6 +175,7 @@ def worker_zlflow(path: Path, epochs: int) -> dict:
         "train_origins": model.training_summary["train_origins"],
         "loss_step21": quantile_loss(y, price[:, None] * np.exp(log_q)),
         "origins": len(valid),
+        "import_rss_mb": import_rss,
         "torch": torch.__version__,
     }
 
@@ -177,6 +189,7 @@ def worker_ptf(path: Path, epochs: int) -> dict:
     from pytorch_forecasting import TemporalFusionTransformer, TimeSeriesDataSet
     from pytorch_forecasting.metrics import QuantileLoss
 
+    import_rss = _peak_rss_mb()
     torch.set_num_threads(2)
     pl.seed_everything(42, workers=True)
     frame = pd.read_parquet(path)
@@ -259,8 +272,28 @@ def worker_ptf(path: Path, epochs: int) -> dict:
         "loss_step21": quantile_loss(y[:, -1], predicted[:, -1]),
         "loss_all_steps": quantile_loss(y, predicted),
         "origins": int(predicted.shape[0]),
+        "import_rss_mb": import_rss,
         "pytorch_forecasting": pytorch_forecasting.__version__,
         "torch": torch.__version__,
+    }
+
+
+def _summary(runs: list, prefix: str) -> dict:
+    """Per-model columns of the result row: runs, medians, peak RSS total and above imports."""
+    from common import median
+
+    epoch = [p["seconds_per_epoch"] for _, p in runs]
+    peak = max(r.peak_rss_mb for r, _ in runs)
+    imports = max(p["import_rss_mb"] for _, p in runs)
+    return {
+        f"{prefix}_parameters": runs[-1][1]["parameters"],
+        f"{prefix}_s_per_epoch_runs": [round(x, 2) for x in epoch],
+        f"{prefix}_s_per_epoch": round(median(epoch), 2),
+        f"{prefix}_peak_rss_mb": round(peak),
+        f"{prefix}_import_rss_mb": round(imports),
+        f"{prefix}_rss_above_imports_mb": round(peak - imports),
+        f"{prefix}_loss_step21_runs": [round(p["loss_step21"], 4) for _, p in runs],
+        f"{prefix}_loss_step21": round(median([p["loss_step21"] for _, p in runs]), 4),
     }
 
 
@@ -268,6 +301,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["zlflow"], help="time one side alone")
     parser.add_argument("--worker", choices=["zlflow", "ptf"])
     parser.add_argument("--path", type=Path)
     args = parser.parse_args()
@@ -278,68 +312,41 @@ def main() -> None:
 
     from common import DATA_DIR, emit, load_average, median, python_worker, run_measured
 
-    if not PTF_PYTHON.exists():
-        sys.exit(f"{PTF_PYTHON} is missing: run bench/setup_ptf.sh first")
+    if args.only is None and not PTF_PYTHON.exists():
+        sys.exit(f"{PTF_PYTHON} is missing: run bench/setup_ptf.sh first, or pass --only zlflow")
     path = prepare(DATA_DIR)
     baseline = naive(path)
     script = str(Path(__file__).resolve())
+    worker_args = ["--path", str(path), "--epochs", str(args.epochs)]
     ours, theirs, load = [], [], load_average()
     for _ in range(args.repeats):
-        ours.append(
-            python_worker(
-                script, "--worker", "zlflow", "--path", str(path), "--epochs", str(args.epochs)
-            )
-        )
-        run = run_measured(
-            [
-                str(PTF_PYTHON),
-                script,
-                "--worker",
-                "ptf",
-                "--path",
-                str(path),
-                "--epochs",
-                str(args.epochs),
-            ],
-            cwd=ROOT,
-        )
-        theirs.append((run, json.loads(run.stdout.strip().splitlines()[-1])))
-    ours_epoch = median([p["seconds_per_epoch"] for _, p in ours])
-    theirs_epoch = median([p["seconds_per_epoch"] for _, p in theirs])
-    ours_rss = max(r.peak_rss_mb for r, _ in ours)
-    theirs_rss = max(r.peak_rss_mb for r, _ in theirs)
-    ours_loss = median([p["loss_step21"] for _, p in ours])
-    theirs_loss = median([p["loss_step21"] for _, p in theirs])
-    emit(
-        "tft_vs_ptf",
-        {
-            "epochs": args.epochs,
-            "repeats": args.repeats,
-            "load_average_at_start": load,
-            "validation_origins": baseline["origins"],
-            "zlflow_parameters": ours[-1][1]["parameters"],
-            "ptf_parameters": theirs[-1][1]["parameters"],
-            "zlflow_s_per_epoch_runs": [round(p["seconds_per_epoch"], 2) for _, p in ours],
-            "ptf_s_per_epoch_runs": [round(p["seconds_per_epoch"], 2) for _, p in theirs],
-            "zlflow_s_per_epoch": round(ours_epoch, 2),
-            "ptf_s_per_epoch": round(theirs_epoch, 2),
-            "speedup_per_epoch": round(theirs_epoch / ours_epoch, 2),
-            "zlflow_peak_rss_mb": round(ours_rss),
-            "ptf_peak_rss_mb": round(theirs_rss),
-            "rss_ratio": round(ours_rss / theirs_rss, 2),
-            "zlflow_loss_step21_runs": [round(p["loss_step21"], 4) for _, p in ours],
-            "ptf_loss_step21_runs": [round(p["loss_step21"], 4) for _, p in theirs],
-            "zlflow_loss_step21": round(ours_loss, 4),
-            "ptf_loss_step21": round(theirs_loss, 4),
-            "naive_loss_step21": round(baseline["loss_step21"], 4),
+        ours.append(python_worker(script, "--worker", "zlflow", *worker_args))
+        if args.only is None:
+            run = run_measured([str(PTF_PYTHON), script, "--worker", "ptf", *worker_args], cwd=ROOT)
+            theirs.append((run, json.loads(run.stdout.strip().splitlines()[-1])))
+    row = {
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "load_average_at_start": load,
+        "load_average_at_end": load_average(),
+        "validation_origins": baseline["origins"],
+        "hidden_continuous": HIDDEN_CONTINUOUS,
+        **_summary(ours, "zlflow"),
+        "naive_loss_step21": round(baseline["loss_step21"], 4),
+        "naive_loss_all_steps": round(baseline["loss_all_steps"], 4),
+        "zlflow_train_origins": ours[-1][1]["train_origins"],
+        "torch": ours[-1][1]["torch"],
+    }
+    if theirs:
+        row |= _summary(theirs, "ptf")
+        row |= {
+            "speedup_per_epoch": round(row["ptf_s_per_epoch"] / row["zlflow_s_per_epoch"], 2),
+            "rss_ratio": round(row["zlflow_peak_rss_mb"] / row["ptf_peak_rss_mb"], 2),
             "ptf_loss_all_steps": round(median([p["loss_all_steps"] for _, p in theirs]), 4),
-            "naive_loss_all_steps": round(baseline["loss_all_steps"], 4),
-            "zlflow_train_origins": ours[-1][1]["train_origins"],
             "ptf_train_windows": theirs[-1][1]["train_windows"],
             "pytorch_forecasting": theirs[-1][1]["pytorch_forecasting"],
-            "torch": ours[-1][1]["torch"],
-        },
-    )
+        }
+    emit("tft_vs_ptf" if theirs else "tft_zlflow_only", row)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from zlflow.codeversion import MODEL_SOURCES, PACKAGE, code_version, source_files
-from zlflow.models import MODELS
+from zlflow.models import MODEL_NAMES, get_model
 
 
 @pytest.fixture
@@ -20,27 +20,27 @@ def package(tmp_path: Path) -> Path:
 
 
 def test_every_registered_model_has_source_files() -> None:
-    assert set(MODEL_SOURCES) == set(MODELS)
-    for model in MODELS:
+    assert set(MODEL_SOURCES) == set(MODEL_NAMES)
+    for model in MODEL_NAMES:
         files = source_files(model)
         assert files and all(path.is_file() for path in files)
-        assert Path(inspect.getfile(MODELS[model])).resolve() in files
+        assert Path(inspect.getfile(get_model(model))).resolve() in files
 
 
 def test_editing_the_tft_changes_only_its_version(package: Path) -> None:
-    before = {m: code_version(m, package) for m in MODELS}
-    assert before == {m: code_version(m) for m in MODELS}
+    before = {m: code_version(m, package) for m in MODEL_NAMES}
+    assert before == {m: code_version(m) for m in MODEL_NAMES}
     layers = package / "models" / "tft" / "layers.py"
     layers.write_text(layers.read_text() + "\n# edited\n")
-    after = {m: code_version(m, package) for m in MODELS}
+    after = {m: code_version(m, package) for m in MODEL_NAMES}
     assert after["tft"] != before["tft"] and after["lgbm"] == before["lgbm"]
 
 
 def test_editing_shared_code_changes_every_version(package: Path) -> None:
-    before = {m: code_version(m, package) for m in MODELS}
+    before = {m: code_version(m, package) for m in MODEL_NAMES}
     folds = package / "folds.py"
     folds.write_text(folds.read_text() + "\n# edited\n")
-    assert all(code_version(m, package) != before[m] for m in MODELS)
+    assert all(code_version(m, package) != before[m] for m in MODEL_NAMES)
 
 
 def test_unknown_model_is_named() -> None:

@@ -13,7 +13,7 @@ import shap
 from zlflow.errors import ModelError
 from zlflow.explain import BASE_COLUMN, LIVE_FOLD, contributions_long, top_drivers
 from zlflow.export import feature_columns
-from zlflow.models import MODELS, get_model
+from zlflow.models import MODEL_NAMES, get_model
 from zlflow.models.base import ForecastModel, quantile_column
 from zlflow.models.lgbm import LightGBMForecaster
 from zlflow.warehouse.duckdb import DuckDBWarehouse
@@ -60,7 +60,9 @@ def test_quantile_column(q: float, column: str) -> None:
 
 def test_registry_resolves_and_rejects() -> None:
     assert get_model("lgbm") is LightGBMForecaster
-    assert all(issubclass(cls, ForecastModel) and cls.name == k for k, cls in MODELS.items())
+    assert all(
+        issubclass(get_model(k), ForecastModel) and get_model(k).name == k for k in MODEL_NAMES
+    )
     with pytest.raises(ModelError, match="lgbm"):
         get_model("tft-typo")
 

@@ -29,6 +29,7 @@ from zlflow.models.tft.data import (
     step_targets,
 )
 from zlflow.models.tft.layers import (
+    Dropout,
     GatedLinearUnit,
     GatedResidualNetwork,
     InterpretableMultiHeadAttention,
@@ -38,6 +39,7 @@ from zlflow.models.tft.layers import (
     causal_mask,
 )
 from zlflow.models.tft.model import TemporalFusionTransformer, TFTConfig
+from zlflow.models.tft.optim import FlatAdamW
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -124,18 +126,18 @@ def test_glu_and_grn_shapes_with_and_without_context() -> None:
     assert out.shape == (4, 7, 3)
     # The output is layer-normalised (unit affine at initialisation).
     assert torch.allclose(out.mean(-1), torch.zeros(4, 7), atol=1e-5)
-    per_variable = GatedResidualNetwork(6, 8, 5, variables=3)
-    assert per_variable(torch.randn(4, 7, 3, 6)).shape == (4, 7, 3, 5)
+    per_variable = GatedResidualNetwork(6, 8, 5, variables=3)  # variable-major input
+    assert per_variable(torch.randn(3, 4, 7, 6)).shape == (3, 4, 7, 5)
 
 
 def test_per_variable_grn_keeps_variables_apart() -> None:
     grn = GatedResidualNetwork(4, 8, 4, variables=3).eval()
-    x = torch.randn(2, 3, 4)
+    x = torch.randn(3, 2, 4)
     changed = x.clone()
-    changed[:, 2] += 1.0
+    changed[2] += 1.0
     a, b = grn(x), grn(changed)
-    assert torch.equal(a[:, :2], b[:, :2])
-    assert not torch.equal(a[:, 2], b[:, 2])
+    assert torch.equal(a[:2], b[:2])
+    assert not torch.equal(a[2], b[2])
 
 
 def test_variable_selection_weights_sum_to_one() -> None:
@@ -224,6 +226,59 @@ def _inputs(batch: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         dim=-1,
     )
     return observed, known
+
+
+def _parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_hidden_continuous_narrows_only_the_per_variable_layers() -> None:
+    sizes = {"observed": 25, "encoder_length": LENGTH, "horizon": HORIZON, "quantiles": 5}
+    sizes |= {"hidden_size": 16, "known_categories": (7, 12)}
+    paper = TemporalFusionTransformer(TFTConfig(**sizes))
+    narrow = TemporalFusionTransformer(TFTConfig(**sizes, hidden_continuous=8))
+    same = TemporalFusionTransformer(TFTConfig(**sizes, hidden_continuous=16))
+    assert _parameters(narrow) < 0.7 * _parameters(paper)
+    # Equal widths are the paper's network, which older saved models hold.
+    assert same.state_dict().keys() == paper.state_dict().keys()
+    assert all(v.shape == paper.state_dict()[k].shape for k, v in same.state_dict().items())
+    assert narrow.encoder_lstm.weight_ih_l0.shape == paper.encoder_lstm.weight_ih_l0.shape
+    assert narrow.encoder_selection.variable_grn.fc1.weight.shape == (28, 8, 8)
+    out = narrow.eval()(torch.randn(2, LENGTH, 25, 2), _inputs(2)[1])
+    assert out.quantiles.shape == (2, HORIZON, 5)
+    torch.testing.assert_close(out.encoder_weights.sum(-1), torch.ones(2, LENGTH))
+
+
+def test_config_without_hidden_continuous_loads_as_equal_widths() -> None:
+    config = _network().config.to_dict()
+    del config["hidden_continuous"]  # written before the setting existed
+    restored = TFTConfig.from_dict(config)
+    assert restored.hidden_continuous is None and restored.variable_size == 8
+
+
+def _toy_loss(out: Any) -> torch.Tensor:
+    """Touches every parameter, as the training loss does (AdamW skips None gradients)."""
+    return out.quantiles.square().mean() + out.direction_logit.sigmoid().mean()
+
+
+def test_flat_adamw_matches_torch_adamw_with_clipping() -> None:
+    torch.manual_seed(0)
+    ours, theirs = _network(dropout=0.0), _network(dropout=0.0)
+    observed, known = _inputs(8)
+    optimizer = FlatAdamW(ours.parameters(), lr=1e-2, weight_decay=1e-2)
+    reference = torch.optim.AdamW(theirs.parameters(), lr=1e-2, weight_decay=1e-2)
+    for _ in range(3):
+        optimizer.zero_grad()
+        _toy_loss(ours(observed, known)).backward()
+        optimizer.clip_grad_norm(0.1)
+        optimizer.step()
+        reference.zero_grad()
+        _toy_loss(theirs(observed, known)).backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 0.1)
+        reference.step()
+    for (name, a), b in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+    assert ours.encoder_lstm.weight_hh_l0.data_ptr() != theirs.encoder_lstm.weight_hh_l0.data_ptr()
 
 
 def test_network_output_shapes() -> None:
@@ -524,6 +579,9 @@ def test_undated_rows_fit_without_calendar(data: tuple[pd.DataFrame, pd.Series])
         ({"encoder_length": 0}, "encoder_length"),
         ({"device": "tpu"}, "device"),
         ({"dropout": 1.5}, "dropout"),
+        ({"hidden_continuous": 0}, "hidden_continuous must be an integer >= 1"),
+        ({"hidden_continuous": 2.5}, "hidden_continuous must be an integer"),
+        ({"hidden_size": 8, "hidden_continuous": 16}, "must not exceed hidden_size"),
     ],
 )
 def test_bad_params_raise(params: dict[str, Any], message: str) -> None:
@@ -540,6 +598,23 @@ def test_too_few_rows_and_categorical_features_raise(
     coded = X.assign(noise=pd.Categorical(np.where(X["noise"] > 0, "hi", "lo")))
     with pytest.raises(ModelError, match="noise"):
         _fit(coded, y)
+
+
+def test_hidden_continuous_round_trips_through_save_and_load(
+    data: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    X, y = data
+    model = _fit(X.iloc[:TRAIN_ROWS], y.iloc[:TRAIN_ROWS], max_epochs=1, hidden_continuous=4)
+    assert model._network().config.hidden_continuous == 4
+    model.save(tmp_path)
+    loaded = TFTForecaster.load(tmp_path)
+    assert loaded._network().config.hidden_continuous == 4
+    assert loaded.settings["hidden_continuous"] == 4
+    _assert_same_state(model, loaded)
+    X_new, history = _split(data)
+    np.testing.assert_array_equal(
+        loaded.predict_quantiles(X_new, history), model.predict_quantiles(X_new, history)
+    )
 
 
 def test_optuna_space_builds_valid_params() -> None:
@@ -578,3 +653,20 @@ def test_explain_needs_the_median(data: tuple[pd.DataFrame, pd.Series]) -> None:
     X, history = _split(data)
     with pytest.raises(ModelError, match=r"0\.5"):
         TFTForecaster([0.1, 0.9], TINY, seed=1).explain(X, history)
+
+
+def test_dropout_keeps_one_minus_p_scaled_and_repeats_with_the_seed() -> None:
+    """The bit-cut CPU mask: each element kept with probability 1 - p, survivors scaled."""
+    dropout = Dropout(0.3).train()
+    x = torch.ones(200_000)
+    torch.manual_seed(5)
+    first = dropout(x)
+    kept = first != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # ~6 standard errors
+    torch.testing.assert_close(first[kept], torch.full_like(first[kept], 1 / 0.7))
+    torch.manual_seed(5)
+    assert torch.equal(dropout(x), first)
+    assert torch.equal(dropout.eval()(x), x)
+    # An odd element count uses half of the last 64-bit draw.
+    odd = Dropout(0.5).train()(torch.ones(3, 7))
+    assert odd.shape == (3, 7)

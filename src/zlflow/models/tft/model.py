@@ -7,6 +7,12 @@ optionally day of week and month). The single static input is a learned constant
 one series there is nothing to distinguish, but it keeps the paper's static contexts
 (selection, LSTM state, enrichment), which a multi-series version would feed.
 
+Every input variable is embedded ``hidden_continuous`` wide and processed at that width
+by its own GRN in the variable selection networks (pytorch-forecasting's
+``hidden_continuous_size``); the selected mix and everything after it are
+``hidden_size`` wide. Per-variable work is most of the cost, so a smaller width there
+buys speed and memory; ``hidden_continuous=None`` (equal widths) is the paper's network.
+
 Self-attention queries only the decoder positions (keys and values span encoder and
 decoder, future keys masked): the paper's outputs at encoder positions never reach a
 forecast, so computing them would only cost time.
@@ -43,10 +49,17 @@ class TFTConfig:
     horizon: int
     quantiles: int
     hidden_size: int = 16
+    # Width of each variable's embedding and GRN; None: hidden_size (older saved models).
+    hidden_continuous: int | None = None
     attention_heads: int = 2
     dropout: float = 0.1
     # Cardinalities of the categorical known inputs (day of week, month), or empty.
     known_categories: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def variable_size(self) -> int:
+        """The per-variable width actually used."""
+        return self.hidden_size if self.hidden_continuous is None else self.hidden_continuous
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"known_categories": list(self.known_categories)}
@@ -73,21 +86,21 @@ class TemporalFusionTransformer(nn.Module):
     def __init__(self, config: TFTConfig) -> None:
         super().__init__()
         self.config = config
-        d = config.hidden_size
+        d, v = config.hidden_size, config.variable_size
         known = 1 + len(config.known_categories)
-        self.observed_embedding = VariableLinear(config.observed, OBSERVED_CHANNELS, d)
-        self.position_embedding = nn.Linear(1, d)
+        self.observed_embedding = VariableLinear(config.observed, OBSERVED_CHANNELS, v)
+        self.position_embedding = nn.Linear(1, v)
         self.category_embeddings = nn.ModuleList(
-            nn.Embedding(n, d) for n in config.known_categories
+            nn.Embedding(n, v) for n in config.known_categories
         )
-        self.static_embedding = nn.Parameter(torch.randn(1, 1, d) * 0.1)
+        self.static_embedding = nn.Parameter(torch.randn(1, 1, v) * 0.1)
 
-        self.static_selection = VariableSelectionNetwork(1, d, d, config.dropout)
+        self.static_selection = VariableSelectionNetwork(1, v, d, config.dropout)
         self.static_encoder = StaticCovariateEncoder(d, config.dropout)
         self.encoder_selection = VariableSelectionNetwork(
-            config.observed + known, d, d, config.dropout, context_size=d
+            config.observed + known, v, d, config.dropout, context_size=d
         )
-        self.decoder_selection = VariableSelectionNetwork(known, d, d, config.dropout, d)
+        self.decoder_selection = VariableSelectionNetwork(known, v, d, config.dropout, d)
 
         self.encoder_lstm = nn.LSTM(d, d, batch_first=True)
         self.decoder_lstm = nn.LSTM(d, d, batch_first=True)
@@ -101,7 +114,7 @@ class TemporalFusionTransformer(nn.Module):
         self.direction_head = nn.Linear(d, 1)
 
     def _known(self, batch: int, known: Tensor | None) -> Tensor:
-        """Known-input embeddings ``(batch, encoder + horizon, known, d)``."""
+        """Known-input embeddings ``(batch, encoder + horizon, known, hidden_continuous)``."""
         cfg = self.config
         steps = cfg.encoder_length + cfg.horizon
         # Encoder positions -(L-1)..0, decoder 1..h, scaled by L: the paper's time index.
@@ -141,7 +154,7 @@ class TemporalFusionTransformer(nn.Module):
 
         known_embedded = self._known(batch, known)
         past_selected, encoder_weights = self.encoder_selection.forward_shared(
-            self.observed_embedding(observed),
+            self.observed_embedding(observed.movedim(-2, 0)).movedim(0, -2),
             index,
             known_embedded[:, :length],
             contexts.selection,
