@@ -92,11 +92,18 @@ def test_full_run_builds_every_layer_and_exports(built: Path) -> None:
     export = built / RESULTS / "export" / "zl_1m_v1.parquet"
     assert export.stat().st_size > 100_000
     assert (built / RESULTS / "export" / "zl_1m_v1.json").exists()
-    for log in (built / RESULTS / "logs").rglob("*.log"):
+    logs = list((built / RESULTS / "logs").rglob("*.log"))
+    for log in logs:
         assert log.stat().st_size > 0, log
-    assert len(list((built / RESULTS / "benchmarks").rglob("*.tsv"))) >= 30
+    # Every job has a log and a benchmark file at the same relative path.
+    benchmarks = (built / RESULTS / "benchmarks").rglob("*.tsv")
+    as_jobs = {p.relative_to(built / RESULTS / "benchmarks").with_suffix("") for p in benchmarks}
+    assert as_jobs == {p.relative_to(built / RESULTS / "logs").with_suffix("") for p in logs}
+    assert len(logs) >= 25
     with DuckDBWarehouse(built / RESULTS / "warehouse.duckdb", {"training": "training"}) as wh:
-        assert wh.table_info("training", "vw_zl_1m_v1").rows > 4000
+        assert wh.table_info("training", "vw_zl_1m_v1").kind == "view"
+        rows = wh.query_arrow("SELECT COUNT(*) AS n FROM ${training}.vw_zl_1m_v1")
+        assert rows.column("n")[0].as_py() > 4000
 
 
 def test_nothing_to_do_after_a_full_run(built: Path) -> None:
