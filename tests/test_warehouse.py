@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import multiprocessing
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -152,3 +154,11 @@ def test_merge_is_idempotent_updates_revisions_and_rejects_bad_input(tmp_path: P
         with pytest.raises(ZlflowError, match="1 duplicate key"):
             wh.merge_parquet("forecasts", "t", snapshot, ["day", "model"])
         assert wh.query_arrow("SELECT * FROM ${forecasts}.t ORDER BY day").equals(before)
+
+
+def test_no_progress_bar_unless_stdout_is_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job log is not a terminal: DuckDB's redrawn bar would fill it with updates."""
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    with DuckDBWarehouse(":memory:", DATASETS) as wh:
+        setting = wh.con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
+        assert setting == [(False,)]

@@ -6,6 +6,7 @@ file lock beside the database: parallel Snakemake jobs queue instead of failing.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,9 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as err:
             self._release()
             raise ZlflowError(f"cannot open DuckDB file {self.path}: {err}") from err
+        # DuckDB redraws a progress bar on stdout for queries over 2 s; in a job log (no
+        # terminal) that is thousands of carriage-return updates, so only a terminal gets it.
+        self.con.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
         for schema in self.datasets.values():
             self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
