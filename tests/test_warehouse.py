@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import multiprocessing
+import subprocess
 import sys
 from pathlib import Path
 
@@ -156,9 +156,17 @@ def test_merge_is_idempotent_updates_revisions_and_rejects_bad_input(tmp_path: P
         assert wh.query_arrow("SELECT * FROM ${forecasts}.t ORDER BY day").equals(before)
 
 
-def test_no_progress_bar_unless_stdout_is_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A job log is not a terminal: DuckDB's redrawn bar would fill it with updates."""
-    monkeypatch.setattr(sys, "stdout", io.StringIO())
-    with DuckDBWarehouse(":memory:", DATASETS) as wh:
-        setting = wh.con.execute("SELECT current_setting('enable_progress_bar')").fetchall()
-        assert setting == [(False,)]
+def test_no_progress_bar_unless_stdout_is_a_terminal() -> None:
+    """A job log is not a terminal: DuckDB's redrawn bar would fill it with updates.
+
+    A child process whose stdout is a pipe, as a Snakemake job's is when logged.
+    """
+    script = (
+        "from zlflow.warehouse.duckdb import DuckDBWarehouse\n"
+        f"with DuckDBWarehouse(':memory:', {DATASETS!r}) as wh:\n"
+        "    print(wh.con.execute(\"SELECT current_setting('enable_progress_bar')\").fetchall())\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert child.stdout.strip() == "[(False,)]"

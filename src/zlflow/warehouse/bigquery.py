@@ -404,7 +404,7 @@ class BigQueryWarehouse(Warehouse):
         except NotFound as err:
             raise ZlflowError(f"{dataset}.{name} does not exist in project {self.project}") from err
         is_view = table.table_type == "VIEW"
-        rows = None if is_view else table.num_rows
+        rows = table.num_rows
         if not is_view and rows is None:
             # A table's COUNT(*) is free (metadata only); a view's would be a billed query.
             rows = self._scalar(f"SELECT COUNT(*) FROM {self._ref(dataset_key, name)}")
@@ -412,6 +412,6 @@ class BigQueryWarehouse(Warehouse):
             dataset=dataset,
             name=name,
             kind="view" if is_view else "table",
-            rows=None if rows is None else int(rows),
+            rows=None if is_view else int(rows),
             columns=[(f.name, _field_type(f)) for f in table.schema],
         )

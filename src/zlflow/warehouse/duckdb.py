@@ -209,13 +209,11 @@ class DuckDBWarehouse(Warehouse):
         if not rows:
             raise ZlflowError(f"{schema}.{name} does not exist in {self.path}")
         is_view = self._kind(dataset_key, name) == "VIEW"
-        count = None
-        if not is_view:
-            count = self.con.execute(f"SELECT COUNT(*) FROM {self.table(dataset_key, name)}")
+        count = f"SELECT COUNT(*) FROM {self.table(dataset_key, name)}"
         return TableInfo(
             dataset=schema,
             name=name,
             kind="view" if is_view else "table",
-            rows=None if count is None else int(count.fetchall()[0][0]),
+            rows=None if is_view else int(self.con.execute(count).fetchall()[0][0]),
             columns=[(c, t) for c, t in rows],
         )
