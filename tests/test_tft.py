@@ -6,6 +6,7 @@ under a minute on two cores; behaviour, not accuracy, is under test.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from zlflow.models.tft.data import (
     Standardizer,
     Windows,
     calendar_codes,
+    epoch_order,
     future_calendar_codes,
     split_origins,
     step_targets,
@@ -386,6 +388,29 @@ def test_validation_is_purged_from_training_targets() -> None:
     assert len(valid) == 0 and train.tolist() == list(range(19, 28))
 
 
+def _whole_runs(positions: list[int], run: int, shift: int) -> bool:
+    """Whether ``positions`` is runs ``(p + shift) // run``, each drawn once, whole, in order."""
+    runs = [list(g) for _, g in itertools.groupby(positions, key=lambda p: (p + shift) // run)]
+    blocks = [(r[0] + shift) // run for r in runs]
+    return len(set(blocks)) == len(blocks) and all(
+        r == list(range(r[0], r[0] + len(r))) for r in runs
+    )
+
+
+def test_epoch_order_draws_runs_of_consecutive_positions() -> None:
+    def order(count: int, run: int, seed: int = 0) -> list[int]:
+        return epoch_order(count, run, torch.Generator().manual_seed(seed)).tolist()
+
+    # One position per run is plain randperm, so earlier runs' batches are unchanged.
+    assert order(50, 1) == torch.randperm(50, generator=torch.Generator().manual_seed(0)).tolist()
+    for seed in range(5):
+        positions = order(50, 4, seed)
+        assert sorted(positions) == list(range(50))
+        assert any(_whole_runs(positions, 4, shift) for shift in range(4))
+    assert len({tuple(order(50, 4, seed)) for seed in range(5)}) == 5
+    assert order(0, 4) == [] and order(1, 4) == [0]
+
+
 def test_windows_are_views_of_the_rows() -> None:
     rows = np.arange(10 * 3 * 2, dtype=np.float32).reshape(10, 3, 2)
     dates = pd.bdate_range("2024-01-01", periods=10)
@@ -581,6 +606,7 @@ def test_undated_rows_fit_without_calendar(data: tuple[pd.DataFrame, pd.Series])
         ({"dropout": 1.5}, "dropout"),
         ({"hidden_continuous": 0}, "hidden_continuous must be an integer >= 1"),
         ({"hidden_continuous": 2.5}, "hidden_continuous must be an integer"),
+        ({"consecutive_origins": 0}, "consecutive_origins must be an integer >= 1"),
         ({"hidden_size": 8, "hidden_continuous": 16}, "must not exceed hidden_size"),
     ],
 )

@@ -114,6 +114,23 @@ def step_targets(
     return targets, mask
 
 
+def epoch_order(count: int, run: int, generator: torch.Generator) -> Tensor:
+    """A random order of positions ``0..count-1`` in runs of ``run`` consecutive ones.
+
+    With ``run`` 1 this is ``randperm``. Longer runs put neighbouring origins in the same
+    batch: their encoder windows share all but a few rows, so the row-wise work of a batch
+    (most of a training step) shrinks about ``run``-fold. The runs start at a random
+    offset each epoch, so which origins travel together changes from epoch to epoch.
+    """
+    if run == 1:
+        return torch.randperm(count, generator=generator)
+    shift = int(torch.randint(run, (1,), generator=generator))
+    block = (torch.arange(count) + shift) // run
+    rank = torch.empty(int(block[-1]) + 1 if count else 0, dtype=torch.int64)
+    rank[torch.randperm(len(rank), generator=generator)] = torch.arange(len(rank))
+    return torch.argsort(rank[block], stable=True)
+
+
 def split_origins(
     rows: int, encoder_length: int, horizon: int, validation_fraction: float
 ) -> tuple[np.ndarray, np.ndarray]:

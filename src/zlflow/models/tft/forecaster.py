@@ -53,6 +53,7 @@ _INT_PARAMS = {
     "encoder_length": 1,
     "horizon": 1,
     "batch_size": 1,
+    "consecutive_origins": 1,
     "max_epochs": 1,
     "patience": 1,
     "explain_steps": 1,
@@ -186,6 +187,10 @@ class TFTForecaster(ForecastModel):
             "horizon": 21,  # must equal the workflow's horizon_days
             "dropout": 0.1,
             "batch_size": 64,
+            # Origins drawn into a batch in runs of this many neighbours (1: one by one).
+            # Neighbours share encoder rows, so a batch of 64 in runs of 4 costs about
+            # two thirds of 64 single draws, with the same validation loss (BENCHMARKS.md).
+            "consecutive_origins": 4,
             "learning_rate": 1e-3,
             "weight_decay": 1e-4,
             "max_epochs": 10,
@@ -407,6 +412,7 @@ class TFTForecaster(ForecastModel):
     def _train(self, batches: _Batches, train: torch.Tensor, valid: torch.Tensor) -> None:
         import torch
 
+        from zlflow.models.tft.data import epoch_order
         from zlflow.models.tft.optim import FlatAdamW
 
         assert self._net is not None
@@ -426,7 +432,8 @@ class TFTForecaster(ForecastModel):
             tic = time.perf_counter()
             net.train()
             total, seen = 0.0, 0
-            for chunk in train[torch.randperm(len(train), generator=order)].split(s["batch_size"]):
+            shuffled = epoch_order(len(train), s["consecutive_origins"], order)
+            for chunk in train[shuffled].split(s["batch_size"]):
                 loss = self._loss(net(*batches.inputs(chunk)), *batches.labels(chunk))
                 optimizer.zero_grad()
                 loss.backward()
@@ -487,8 +494,14 @@ class TFTForecaster(ForecastModel):
             raise ModelError("tft model is not fitted: call fit() or load() first")
         return self._net
 
-    def _forward(self, X: pd.DataFrame, history: pd.DataFrame | None) -> dict[str, np.ndarray]:
-        """One no-grad pass over the rows of ``X``: outputs as numpy arrays, in row order."""
+    def _forward(
+        self, X: pd.DataFrame, history: pd.DataFrame | None, keep: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """One no-grad pass over the rows of ``X``: outputs as numpy arrays, in row order.
+
+        ``keep`` names the outputs to collect (default all): a forecast needs neither the
+        per-step selection weights nor the attention, ~15 KB a row.
+        """
         import torch
 
         net = self._network()
@@ -497,18 +510,19 @@ class TFTForecaster(ForecastModel):
         parts: dict[str, list[np.ndarray]] = {}
         with torch_session(self.threads, self.seed, self._device), torch.no_grad():
             net.eval()
-            for chunk in torch.from_numpy(origins).split(256):
+            for chunk in torch.from_numpy(origins).split(self.settings["batch_size"]):
                 rows, index, known = windows.shared(chunk)
                 out = net(rows.to(self._device), _to(known, self._device), index.to(self._device))
                 for key, value in out._asdict().items():
-                    parts.setdefault(key, []).append(value.cpu().numpy())
+                    if keep is None or key in keep:
+                        parts.setdefault(key, []).append(value.cpu().numpy())
         return {key: np.concatenate(value) for key, value in parts.items()}
 
     def predict_raw_quantiles(
         self, X: pd.DataFrame, history: pd.DataFrame | None = None
     ) -> np.ndarray:
         """Last decoder step's quantiles of the h-session log return, unsorted."""
-        out = self._forward(X, history)
+        out = self._forward(X, history, keep=("quantiles",))
         return out["quantiles"][:, -1, :].astype(float) * self._target_scale
 
     def predict_quantiles(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
@@ -517,7 +531,8 @@ class TFTForecaster(ForecastModel):
 
     def predict_p_up(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """Sigmoid of the direction head: P(h-session log return > 0)."""
-        logit = self._forward(X, history)["direction_logit"].astype(float)
+        out = self._forward(X, history, keep=("direction_logit",))
+        logit = out["direction_logit"].astype(float)
         return 1.0 / (1.0 + np.exp(-logit))
 
     # --- interpretation ---------------------------------------------------------------------
