@@ -2,6 +2,7 @@
 
     bench/setup_ptf.sh                                  # once: bench/.venv-ptf
     .venv/bin/python bench/tft_vs_ptf.py [--epochs 3] [--repeats 3] [--only zlflow]
+                                         [--consecutive-origins 1]
 
 Same data and sizes for both, as in the issue's reference: ZL from the workflow's export,
 24 technical features plus the (roll-adjusted) close as observed inputs, day of week and
@@ -19,7 +20,9 @@ is reported too. The naive baseline is the last price plus the training period's
 empirical quantiles of the h-session change, per step h. Each model trains in its own
 child process (pytorch-forecasting in bench/.venv-ptf), so peak RSS is its own; each
 worker also reports its peak RSS once its imports are done, so the row shows what
-training itself adds. ``--only zlflow`` times our side alone (no bench/.venv-ptf needed).
+training itself adds. ``--only zlflow`` times our side alone (no bench/.venv-ptf needed);
+``--consecutive-origins 1`` trains zlflow's TFT on origins drawn one by one, as
+pytorch-forecasting does (the default draws runs of neighbours, see the model's docs).
 """
 
 from __future__ import annotations
@@ -133,7 +136,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker_zlflow(path: Path, epochs: int) -> dict:
+def worker_zlflow(path: Path, epochs: int, consecutive_origins: int | None) -> dict:
     import numpy as np
     import pandas as pd
     import torch
@@ -157,6 +160,8 @@ def worker_zlflow(path: Path, epochs: int) -> dict:
         "validation_fraction": 0.0,  # no early stopping: exactly `epochs` epochs
         "device": "cpu",
     }
+    if consecutive_origins is not None:
+        params["consecutive_origins"] = consecutive_origins
     model = TFTForecaster(QUANTILES, params, seed=42, threads=2)
     x_train = dated_features(train, features)
     started = time.perf_counter()
@@ -176,6 +181,7 @@ def worker_zlflow(path: Path, epochs: int) -> dict:
         "loss_step21": quantile_loss(y, price[:, None] * np.exp(log_q)),
         "origins": len(valid),
         "import_rss_mb": import_rss,
+        "consecutive_origins": model.settings["consecutive_origins"],
         "torch": torch.__version__,
     }
 
@@ -302,12 +308,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=["zlflow"], help="time one side alone")
+    parser.add_argument(
+        "--consecutive-origins",
+        type=int,
+        help="zlflow's batch sampling (default: the model's; 1 draws origins one by one)",
+    )
     parser.add_argument("--worker", choices=["zlflow", "ptf"])
     parser.add_argument("--path", type=Path)
     args = parser.parse_args()
     if args.worker:
-        work = worker_zlflow if args.worker == "zlflow" else worker_ptf
-        print(json.dumps(work(args.path, args.epochs)))
+        if args.worker == "zlflow":
+            result = worker_zlflow(args.path, args.epochs, args.consecutive_origins)
+        else:
+            result = worker_ptf(args.path, args.epochs)
+        print(json.dumps(result))
         return
 
     from common import DATA_DIR, emit, load_average, median, python_worker, run_measured
@@ -318,6 +332,8 @@ def main() -> None:
     baseline = naive(path)
     script = str(Path(__file__).resolve())
     worker_args = ["--path", str(path), "--epochs", str(args.epochs)]
+    if args.consecutive_origins is not None:  # the ptf worker ignores it
+        worker_args += ["--consecutive-origins", str(args.consecutive_origins)]
     ours, theirs, load = [], [], load_average()
     for _ in range(args.repeats):
         ours.append(python_worker(script, "--worker", "zlflow", *worker_args))
@@ -335,6 +351,7 @@ def main() -> None:
         "naive_loss_step21": round(baseline["loss_step21"], 4),
         "naive_loss_all_steps": round(baseline["loss_all_steps"], 4),
         "zlflow_train_origins": ours[-1][1]["train_origins"],
+        "zlflow_consecutive_origins": ours[-1][1]["consecutive_origins"],
         "torch": ours[-1][1]["torch"],
     }
     if theirs:

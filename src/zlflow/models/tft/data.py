@@ -119,8 +119,9 @@ def epoch_order(count: int, run: int, generator: torch.Generator) -> Tensor:
 
     With ``run`` 1 this is ``randperm``. Longer runs put neighbouring origins in the same
     batch: their encoder windows share all but a few rows, so the row-wise work of a batch
-    (most of a training step) shrinks about ``run``-fold. The runs start at a random
-    offset each epoch, so which origins travel together changes from epoch to epoch.
+    (most of a training step) shrinks; at batch 64 and encoder 63, runs of 4 cover ~920
+    distinct rows instead of ~2,290. The runs start at a random offset each epoch, so
+    which origins travel together changes from epoch to epoch.
     """
     if run == 1:
         return torch.randperm(count, generator=generator)
