@@ -14,13 +14,15 @@ RSS is its own, ``--repeats`` times:
 - pandas: ``tests/reference_features.technical_features`` (24 columns) on the same
   staging rows read from Parquet.
 
-The rows report median seconds, the largest peak RSS, and the SQL/pandas ratios.
+The rows report median seconds, each run's CPU seconds (user + system, all threads), the
+largest peak RSS, and the SQL/pandas ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -91,6 +93,12 @@ def prepare(rows: int, folder: Path) -> tuple[Path, Path, dict[str, float]]:
     return database, staging, timings
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far, all its threads together."""
+    times = os.times()
+    return times.user + times.system
+
+
 def worker_sql(database: Path, threads: int) -> dict:
     import yaml
 
@@ -103,12 +111,12 @@ def worker_sql(database: Path, threads: int) -> dict:
     # threads=1 is what workflow jobs use (bit-identical rebuilds); 0 is DuckDB's default.
     options = {"threads": threads} if threads else {}
     with DuckDBWarehouse(database, config["datasets"], **options) as wh:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         for key in SQL_FEATURES:
             step = time.perf_counter()
             wh.deploy(objects[key])
             seconds[key] = round(time.perf_counter() - step, 3)
-        total = time.perf_counter() - started
+        total, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
         means = wh.con.execute(
             "SELECT "
             + ", ".join(f"AVG({c})" for c in CHECK_COLUMNS)
@@ -117,6 +125,7 @@ def worker_sql(database: Path, threads: int) -> dict:
         rows = wh.table_info("features", "technical_daily").rows
     return {
         "seconds": total,
+        "cpu_s": cpu,
         "steps": seconds,
         "rows": rows,
         "check": dict(zip(CHECK_COLUMNS, means, strict=True)),
@@ -130,13 +139,14 @@ def worker_pandas(staging: Path) -> dict:
     from reference_features import technical_features
 
     futures = pd.read_parquet(staging)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     features = technical_features(futures)
-    total = time.perf_counter() - started
+    total, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
     past_warmup = features.groupby("symbol").cumcount() >= WARMUP
     means = features.loc[past_warmup, list(CHECK_COLUMNS)].mean()
     return {
         "seconds": total,
+        "cpu_s": cpu,
         "rows": len(features),
         "columns": len(features.columns) - 2,
         "check": {c: float(means[c]) for c in CHECK_COLUMNS},
@@ -202,6 +212,8 @@ def main() -> None:
                 "pandas_runs_s": [round(p["seconds"], 2) for _, p in pandas_runs],
                 "sql_median_s": round(sql_s, 2),
                 "pandas_median_s": round(pandas_s, 2),
+                "sql_cpu_s": [round(p["cpu_s"], 2) for _, p in sql_runs],
+                "pandas_cpu_s": [round(p["cpu_s"], 2) for _, p in pandas_runs],
                 "sql_over_pandas_time": round(sql_s / pandas_s, 2),
                 "sql_peak_rss_mb": round(sql_rss),
                 "pandas_peak_rss_mb": round(pandas_rss),

@@ -242,11 +242,12 @@ def test_closed_form_ema_equals_recursion_on_every_row(
 
 
 def test_closed_form_ema_carries_across_many_blocks() -> None:
-    """Series much longer than one 2,000-row block: the carries chain block after block.
+    """Carries across blocks (16 rows) and superblocks (2,048 rows), and without any.
 
-    The sample has at most three blocks per symbol; here 9,500 rows (five blocks) of a
-    random walk with jumps, a flat stretch and a negative-price dip, next to a symbol
-    shorter than one block (no carry at all).
+    9,500 rows (four full superblocks and a partial one) of a random walk with jumps, a
+    flat stretch and a negative-price dip; 700 rows (carries between blocks only); exactly
+    one superblock and exactly one block (a last carry with no block to go to); and fewer
+    rows than one block (no carry at all).
     """
     rng = np.random.default_rng(11)
     steps = rng.normal(0, 0.4, 9_500) + np.where(rng.random(9_500) < 0.002, 15.0, 0.0)
@@ -254,7 +255,14 @@ def test_closed_form_ema_carries_across_many_blocks() -> None:
     close[3_000:3_300] = close[2_999]
     close[6_000:6_040] -= close[6_000:6_040].max() + 5  # below zero, as CL in April 2020
     frames = []
-    for symbol, prices in (("LONG", close), ("SHORT", close[:700] + 3)):
+    cases = (
+        ("LONG", close),
+        ("SHORT", close[:700] + 3),
+        ("SUPER", close[:2_048] + 1),
+        ("BLOCK", close[:16] + 2),
+        ("TINY", close[:5] + 4),
+    )
+    for symbol, prices in cases:
         n = len(prices)
         frames.append(
             pd.DataFrame(
