@@ -1,5 +1,5 @@
 -- materialize: view
--- description: Staging's bars with exact recursive EMAs (seeded with the first value), in closed form; technical_daily windows over it.
+-- description: Staging's bars with exact recursive EMAs (seeded with the first value), in closed form, and the short window aggregates that technical_daily builds its long windows from.
 -- The recursion E_s = x_s, E_t = a*x_t + b*E_(t-1) (b = 1 - a, s the seed row) unrolls to
 --   E_t = sum_(s <= j <= t) c_j * b^(t-j) * x_j,   c_s = 1, c_j = a,
 -- a running window SUM once each term is scaled by b^(A-j) for an anchor A. Rows are cut
@@ -22,6 +22,11 @@ WITH RECURSIVE
 px AS (
   -- Its own CTE so that only these columns are kept for bars' two readers (block totals
   -- and the running sums), which recompute the terms: cheaper than holding ten more.
+  -- The framed windows here are the building blocks of technical_daily's longer ones,
+  -- which add up (or take the max or min of) a few of them read back with LAG: a framed
+  -- window costs less in this narrow pass than in technical_daily's wide one, and a LAG
+  -- costs a fraction of either (docs/features.md). high_63 and low_63 take the place of
+  -- adj_high and adj_low from here on; only the true range (bars) reads those.
   SELECT
     symbol,
     trade_date,
@@ -31,8 +36,20 @@ px AS (
     adj_low,
     adj_log_return,
     volume,
-    LAG(adj_close) OVER (PARTITION BY symbol ORDER BY trade_date) AS prev_close
+    LAG(adj_close) OVER by_date AS prev_close,
+    SUM(adj_close) OVER last_10 AS close_sum_10,
+    SUM(adj_close) OVER last_50 AS close_sum_50,
+    SUM(adj_log_return) OVER last_21 AS ret_sum_21,
+    SUM(adj_log_return * adj_log_return) OVER last_21 AS ret_sumsq_21,
+    MAX(adj_high) OVER last_63 AS high_63,
+    MIN(adj_low) OVER last_63 AS low_63
   FROM ${staging}.futures_daily
+  WINDOW
+    by_date AS (PARTITION BY symbol ORDER BY trade_date),
+    last_10 AS (PARTITION BY symbol ORDER BY trade_date ROWS BETWEEN 9 PRECEDING AND CURRENT ROW),
+    last_21 AS (PARTITION BY symbol ORDER BY trade_date ROWS BETWEEN 20 PRECEDING AND CURRENT ROW),
+    last_50 AS (PARTITION BY symbol ORDER BY trade_date ROWS BETWEEN 49 PRECEDING AND CURRENT ROW),
+    last_63 AS (PARTITION BY symbol ORDER BY trade_date ROWS BETWEEN 62 PRECEDING AND CURRENT ROW)
 ),
 bars AS (
   -- Span-n EMAs use alpha = 2 / (n + 1); Wilder's smoothing (RSI, ATR) uses alpha = 1 / n.
@@ -45,10 +62,14 @@ bars AS (
     DIV(session_number, 16) AS block,
     MOD(session_number, 16) AS k,
     adj_close,
-    adj_high,
-    adj_low,
+    high_63,
+    low_63,
     adj_log_return,
     volume,
+    close_sum_10,
+    close_sum_50,
+    ret_sum_21,
+    ret_sumsq_21,
     IF(session_number = 0, 1, 2 / 10) * adj_close * EXP(-MOD(session_number, 16) * LN(8 / 10)) AS ema_9,
     IF(session_number = 0, 1, 2 / 11) * adj_close * EXP(-MOD(session_number, 16) * LN(9 / 11)) AS ema_10,
     IF(session_number = 0, 1, 2 / 13) * adj_close * EXP(-MOD(session_number, 16) * LN(11 / 13)) AS ema_12,
@@ -200,7 +221,8 @@ block_carries AS (
 terms AS (
   -- The bars' terms, and before each block's first row its carry times b (k = -1).
   SELECT
-    symbol, trade_date, n, block, k, adj_close, adj_high, adj_low, adj_log_return, volume,
+    symbol, trade_date, n, block, k, adj_close, high_63, low_63, adj_log_return, volume,
+    close_sum_10, close_sum_50, ret_sum_21, ret_sumsq_21,
     ema_9, ema_10, ema_12, ema_20, ema_26, ema_50, ema_200, avg_gain_14, avg_loss_14, atr_14
   FROM bars
   UNION ALL
@@ -210,6 +232,10 @@ terms AS (
     16 * block - 1,
     block,
     -1,
+    CAST(NULL AS FLOAT64),
+    CAST(NULL AS FLOAT64),
+    CAST(NULL AS FLOAT64),
+    CAST(NULL AS FLOAT64),
     CAST(NULL AS FLOAT64),
     CAST(NULL AS FLOAT64),
     CAST(NULL AS FLOAT64),
@@ -230,7 +256,8 @@ terms AS (
 ),
 sums AS (
   SELECT
-    symbol, trade_date, n, k, adj_close, adj_high, adj_low, adj_log_return, volume,
+    symbol, trade_date, n, k, adj_close, high_63, low_63, adj_log_return, volume,
+    close_sum_10, close_sum_50, ret_sum_21, ret_sumsq_21,
     SUM(ema_9) OVER in_block AS ema_9,
     SUM(ema_10) OVER in_block AS ema_10,
     SUM(ema_12) OVER in_block AS ema_12,
@@ -249,10 +276,14 @@ SELECT
   trade_date,
   n AS session_number,
   adj_close,
-  adj_high,
-  adj_low,
+  high_63,
+  low_63,
   adj_log_return,
   volume,
+  close_sum_10,
+  close_sum_50,
+  ret_sum_21,
+  ret_sumsq_21,
   EXP(k * LN(8 / 10)) * ema_9 AS ema_9,
   EXP(k * LN(9 / 11)) * ema_10 AS ema_10,
   EXP(k * LN(11 / 13)) * ema_12 AS ema_12,
