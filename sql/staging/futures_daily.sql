@@ -45,11 +45,13 @@ merged AS (
     SUM(volume) OVER session_bars AS volume,
     COUNT(*) OVER session_bars AS n_bars
   FROM sessions
+  -- BigQuery takes QUALIFY only with a WHERE, GROUP BY or HAVING, and WINDOW after it.
+  WHERE TRUE
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY symbol, trade_date ORDER BY bar_label) = 1
   WINDOW session_bars AS (
     PARTITION BY symbol, trade_date ORDER BY bar_label
     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
   )
-  QUALIFY ROW_NUMBER() OVER (PARTITION BY symbol, trade_date ORDER BY bar_label) = 1
 ),
 returns AS (
   SELECT
