@@ -14,7 +14,7 @@ import json
 import numbers
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,92 @@ def _service_message(err: GoogleAPICallError) -> tuple[str, int | None]:
     return " ".join(_POSITION.sub("", message).split()), int(match.group(1)) if match else None
 
 
+# --- The SQL the backend sends, built by plain functions so that tests can analyse it ---
+
+
+def render_sql(obj: SqlObject, project: str, datasets: Mapping[str, str]) -> str:
+    """The object's SQL with each ``${dataset}`` as `project`.dataset."""
+    qualified = {k: f"`{project}`.{v}" for k, v in datasets.items()}
+    # Passed as template variables: render() validates only dataset names, and these
+    # are validated identifiers behind a validated project id.
+    return replace(obj, template_vars=qualified | obj.template_vars).render({})
+
+
+def table_ref(project: str, dataset: str, name: str) -> str:
+    """The quoted path for SQL (project ids may hold ``-``, ``.`` and ``:``)."""
+    return f"`{project}.{dataset}.{name}`"
+
+
+def deploy_sql(obj: SqlObject, project: str, datasets: Mapping[str, str]) -> str:
+    """The CREATE OR REPLACE statement that deploys ``obj``, its layout and description.
+
+    The DDL goes on a line of its own: file line n is statement line n + 1.
+    """
+    kind = "TABLE" if obj.materialize == "table" else "VIEW"
+    ddl = f"CREATE OR REPLACE {kind} {table_ref(project, datasets[obj.dataset], obj.name)}"
+    if kind == "TABLE" and obj.partition_by:
+        ddl += f" PARTITION BY {obj.partition_by}"
+    if kind == "TABLE" and obj.cluster_by:
+        columns = [check_identifier(c, f"{obj.path}: cluster_by column") for c in obj.cluster_by]
+        ddl += f" CLUSTER BY {', '.join(columns)}"
+    if obj.description:
+        # Shown in the BigQuery console; a JSON string is a valid BigQuery literal.
+        ddl += f" OPTIONS (description = {json.dumps(obj.description, ensure_ascii=False)})"
+    return f"{ddl} AS\n{render_sql(obj, project, datasets)}"
+
+
+def _as_json(alias: str, columns: Sequence[str]) -> str:
+    # Keys and rows compared as JSON: NULL equals NULL (IS NOT DISTINCT FROM, as in
+    # DuckDB) while the join stays an equi-join, which BigQuery requires.
+    return f"TO_JSON_STRING(STRUCT({', '.join(f'{alias}.{c}' for c in columns)}))"
+
+
+def duplicate_keys_sql(staging: str, keys: Sequence[str]) -> str:
+    """How many keys occur more than once in a merge's staging table."""
+    return (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {staging} "
+        f"GROUP BY {', '.join(keys)} HAVING COUNT(*) > 1)"
+    )
+
+
+def create_from_staging_sql(
+    target: str, staging: str, partition_by: str | None, cluster_by: Sequence[str]
+) -> str:
+    """A merge into a table that does not exist yet: create it, with its layout."""
+    options = f" PARTITION BY {partition_by}" if partition_by else ""
+    if cluster_by:
+        columns = [check_identifier(c, "cluster_by column") for c in cluster_by]
+        options += f" CLUSTER BY {', '.join(columns)}"
+    return f"CREATE TABLE {target}{options} AS SELECT * FROM {staging}"
+
+
+def merge_counts_sql(target: str, staging: str, keys: Sequence[str], columns: Sequence[str]) -> str:
+    """The rows a merge will update, leave unchanged and insert, in that order."""
+    return (
+        "SELECT COUNTIF(t.k IS NOT NULL AND t.r != s.r), COUNTIF(t.r = s.r), "
+        f"COUNTIF(t.k IS NULL) FROM (SELECT {_as_json('x', keys)} AS k, "
+        f"{_as_json('x', columns)} AS r FROM {staging} AS x) AS s LEFT JOIN (SELECT "
+        f"{_as_json('x', keys)} AS k, {_as_json('x', columns)} AS r FROM {target} AS x) AS t "
+        "ON s.k = t.k"
+    )
+
+
+def merge_sql(target: str, staging: str, keys: Sequence[str], columns: Sequence[str]) -> str:
+    """One MERGE statement: atomic, so a failure leaves the target as it was."""
+    updates = ", ".join(f"{c} = s.{c}" for c in columns if c not in keys)
+    matched = (
+        f"WHEN MATCHED AND {_as_json('t', columns)} != {_as_json('s', columns)} "
+        f"THEN UPDATE SET {updates} "
+    )
+    return (
+        f"MERGE {target} AS t USING {staging} AS s "
+        f"ON {_as_json('t', keys)} = {_as_json('s', keys)} "
+        f"{matched if updates else ''}"
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
+        f"VALUES ({', '.join('s.' + c for c in columns)})"
+    )
+
+
 class BigQueryWarehouse(Warehouse):
     """Warehouse on BigQuery: config dataset keys map to datasets in one project."""
 
@@ -165,10 +251,7 @@ class BigQueryWarehouse(Warehouse):
 
     def render(self, obj: SqlObject) -> str:
         """The object's SQL with each ``${dataset}`` as `project`.dataset."""
-        qualified = {k: f"`{self.project}`.{v}" for k, v in self.datasets.items()}
-        # Passed as template variables: render() validates only dataset names, and these
-        # are validated identifiers behind a validated project id.
-        return replace(obj, template_vars=qualified | obj.template_vars).render({})
+        return render_sql(obj, self.project, self.datasets)
 
     def translate(self, bigquery_sql: str) -> str:
         return bigquery_sql
@@ -248,28 +331,16 @@ class BigQueryWarehouse(Warehouse):
 
     def deploy(self, obj: SqlObject) -> TableInfo:
         target = self.table(obj.dataset, obj.name)
-        body = self.render(obj)
         kind = "TABLE" if obj.materialize == "table" else "VIEW"
-        ddl = f"CREATE OR REPLACE {kind} {self._ref(obj.dataset, obj.name)}"
-        if kind == "TABLE" and obj.partition_by:
-            ddl += f" PARTITION BY {obj.partition_by}"
-        if kind == "TABLE" and obj.cluster_by:
-            columns = [
-                check_identifier(c, f"{obj.path}: cluster_by column") for c in obj.cluster_by
-            ]
-            ddl += f" CLUSTER BY {', '.join(columns)}"
-        if obj.description:
-            # Shown in the BigQuery console; a JSON string is a valid BigQuery literal.
-            ddl += f" OPTIONS (description = {json.dumps(obj.description, ensure_ascii=False)})"
         what = f"{obj.path}: deploying {target}"
         existing = self._kind(obj.dataset, obj.name)
         if existing is not None and existing != kind:
             # CREATE OR REPLACE cannot change a table into a view or back, and DDL cannot
             # run in a transaction: check that the query compiles before dropping.
-            self._run(body, what=what, dry_run=True)
+            self._run(self.render(obj), what=what, dry_run=True)
             self._run(f"DROP {existing} {self._ref(obj.dataset, obj.name)}", what=what)
         # The DDL goes on a line of its own: file line n is statement line n + 1.
-        self._run(f"{ddl} AS\n{body}", what=what, first_line=2)
+        self._run(deploy_sql(obj, self.project, self.datasets), what=what, first_line=2)
         return self.table_info(obj.dataset, obj.name)
 
     def _load(self, path: Path, table_id: str) -> None:
@@ -318,21 +389,14 @@ class BigQueryWarehouse(Warehouse):
             loaded = self.client.get_table(staging_id)
             loaded.expires = dt.datetime.now(dt.UTC) + _STAGING_TTL
             self.client.update_table(loaded, ["expires"])
-            duplicates = self._scalar(
-                f"SELECT COUNT(*) FROM (SELECT 1 FROM {staging} "
-                f"GROUP BY {', '.join(keys)} HAVING COUNT(*) > 1)",
-                what,
-            )
+            duplicates = self._scalar(duplicate_keys_sql(staging, keys), what)
             if duplicates:
                 raise ZlflowError(f"{path}: {duplicates} duplicate key(s) on {keys} for {target}")
             try:
                 existing = self.client.get_table(self._id(dataset_key, name))
             except NotFound:
-                options = f" PARTITION BY {partition_by}" if partition_by else ""
-                if cluster_by:
-                    columns = [check_identifier(c, "cluster_by column") for c in cluster_by]
-                    options += f" CLUSTER BY {', '.join(columns)}"
-                self._run(f"CREATE TABLE {ref}{options} AS SELECT * FROM {staging}", what=what)
+                create = create_from_staging_sql(ref, staging, partition_by, cluster_by)
+                self._run(create, what=what)
                 rows = self._scalar(f"SELECT COUNT(*) FROM {staging}", what)
                 return MergeResult(inserted=rows, updated=0, unchanged=0, rows=rows)
             expected = [(f.name, _field_type(f)) for f in existing.schema]
@@ -345,34 +409,10 @@ class BigQueryWarehouse(Warehouse):
                     f"unexpected {unexpected}"
                 )
             columns = [c for c, _ in expected]
-
-            # Keys and rows compared as JSON: NULL equals NULL (IS NOT DISTINCT FROM, as in
-            # DuckDB) while the join stays an equi-join, which BigQuery requires.
-            def key(alias: str) -> str:
-                return f"TO_JSON_STRING(STRUCT({', '.join(f'{alias}.{k}' for k in keys)}))"
-
-            def row(alias: str) -> str:
-                return f"TO_JSON_STRING(STRUCT({', '.join(f'{alias}.{c}' for c in columns)}))"
-
-            counts = self._run(
-                "SELECT COUNTIF(t.k IS NOT NULL AND t.r != s.r), COUNTIF(t.r = s.r), "
-                f"COUNTIF(t.k IS NULL) FROM (SELECT {key('x')} AS k, {row('x')} AS r "
-                f"FROM {staging} AS x) AS s LEFT JOIN (SELECT {key('x')} AS k, {row('x')} AS r "
-                f"FROM {ref} AS x) AS t ON s.k = t.k",
-                what=what,
-            )
+            counts = self._run(merge_counts_sql(ref, staging, keys, columns), what=what)
             assert counts is not None
             updated, unchanged, inserted = next(iter(counts)).values()
-            updates = ", ".join(f"{c} = s.{c}" for c in columns if c not in keys)
-            matched = f"WHEN MATCHED AND {row('t')} != {row('s')} THEN UPDATE SET {updates} "
-            # One MERGE statement is atomic: a failure leaves the target as it was.
-            self._run(
-                f"MERGE {ref} AS t USING {staging} AS s ON {key('t')} = {key('s')} "
-                f"{matched if updates else ''}"
-                f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
-                f"VALUES ({', '.join('s.' + c for c in columns)})",
-                what=what,
-            )
+            self._run(merge_sql(ref, staging, keys, columns), what=what)
             rows = self._scalar(f"SELECT COUNT(*) FROM {ref}", what)
         except (GoogleAPICallError, OSError) as err:
             message = _service_message(err)[0] if isinstance(err, GoogleAPICallError) else err
