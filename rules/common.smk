@@ -20,13 +20,18 @@ from zlflow.objects import (
     sql_objects,
 )
 from zlflow.reference import REFERENCE_TABLES, config_subset
-from zlflow.sources.sample import SAMPLE_FILES
+from zlflow.pipeline import user_files
+from zlflow.sources.files import kept_sample_sources, specs_from_config
 
 try:
     check_config(config, Path(workflow.basedir, "config", "schema.yaml"))
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 validate(config, schema="../config/schema.yaml")  # fills in schema defaults
+try:
+    RAW_FILES = {t: specs_from_config(user_files(config), t) for t in RAW_TABLES}
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 RESULTS = f"results/{config['experiment']}"
 SQL_DIR = "sql"
@@ -83,12 +88,20 @@ def markers(keys):
 
 
 def sample_inputs(wildcards):
-    """Every bundled file behind one raw table (folders expanded to their files)."""
-    files = []
-    for source in SAMPLE_FILES[wildcards.raw_table]:
+    """Every file behind one raw table: the user's (source: files) and the bundled ones
+    they do not replace (folders expanded to their files)."""
+    specs = RAW_FILES[wildcards.raw_table]
+    files = [str(spec.path) for spec in specs]
+    for source in kept_sample_sources(wildcards.raw_table, specs):
         path = Path(config["sample_dir"], source.path)
         files.extend(sorted(map(str, path.iterdir())) if path.is_dir() else [str(path)])
     return files
+
+
+def raw_file_entries(wildcards):
+    """The user's file entries for one raw table (a params value: an edit reloads it)."""
+    table = wildcards.raw_table
+    return {table: list((user_files(config) or {}).get(table) or [])}
 
 
 def reference_settings(wildcards):

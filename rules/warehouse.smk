@@ -21,6 +21,7 @@ rule load_raw:
     params:
         warehouse=warehouse_params(),
         sample_dir=config["sample_dir"],
+        files=raw_file_entries,
     script:
         "../scripts/load_raw.py"
 

@@ -1,4 +1,8 @@
-"""Snakemake adapter: load one raw table from the bundled sample."""
+"""Snakemake adapter: load one raw table from the bundled sample and the user's files.
+
+The shrink guard's settings come from the config, not params: they decide whether a load
+may run, not what it loads, so changing them must not rerun loads that passed.
+"""
 
 from zlflow.jobs import main
 from zlflow.jobs.warehouse import run_load_raw
@@ -12,4 +16,9 @@ main(
     sample_dir=snakemake.params.sample_dir,
     snapshot=snakemake.output.snapshot,
     marker=snakemake.output.marker,
+    files=snakemake.params.files,
+    shrink={
+        "max_drop_share": snakemake.config["shrink_guard"]["max_drop_share"],
+        "allow": snakemake.config["allow_shrink"],
+    },
 )

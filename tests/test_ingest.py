@@ -7,6 +7,7 @@ snapshot file before and after: a refused load must leave no trace.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -153,15 +154,15 @@ FUTURES_FAILURES: dict[str, tuple[Mutation, str]] = {
     "negative price": (_set(3, low=-1.0), r"prices must be > 0 \(allow-listed exceptions"),
     "high below close": (
         _set(4, high=1.0, low=0.5),
-        r"high must be >= max\(open, close\) \(exempt sources: yahoo\)",
+        r"high must be >= max\(open, close\) \(sources repaired by widen_range: yahoo\)",
     ),
     "low above open": (_set(5, low=1e6, high=2e6), r"low must be <= min\(open, close\)"),
     "high below low": (_set(6, high=1.0, low=2.0), r"high must be >= low"),
     "duplicate key": (
         lambda f: pd.concat([f, f.iloc[[7]]], ignore_index=True),
-        r"duplicate natural key \['symbol', 'bar_label'\]: 2 row\(s\)",
+        r"duplicate natural key \['symbol', 'bar_label'\] at row \d+: .*; row \d+: ",
     ),
-    "missing close": (_set(8, close=np.nan), r"close: not_nullable"),
+    "missing close": (_set(8, close=np.nan), r"close: missing value"),
     "unknown label kind": (_set(9, label_kind="utc_open"), r"label_kind not in"),
     "future date": (
         _set(10, bar_label=pd.Timestamp("2099-01-05")),
@@ -213,9 +214,10 @@ def test_message_shows_at_most_ten_rows(wh: DuckDBWarehouse, tmp_path: Path) -> 
     with pytest.raises(SourceError) as info:
         ingest(wh, "raw_futures_daily", frame, tmp_path / "f.parquet", "synthetic")
     text = str(info.value)
-    assert "25 bad row(s)" in text and "first 10 offending row(s)" in text
-    assert "15 more not shown" in text
-    assert len([line for line in text.splitlines() if "prices must be > 0 (" in line]) == 11
+    assert "1 problem(s), nothing loaded into raw_futures_daily" in text
+    assert "and 20 more (25 rows in all)" in text
+    assert len([line for line in text.splitlines() if "prices must be > 0 (" in line]) == 1
+    assert len(re.findall(r"row \d+: ", text)) == 5
     assert contents(wh, "raw_futures_daily") is None and contents(wh, INGEST_LOG) is None
 
 

@@ -7,22 +7,57 @@ to run them in one process on the same code.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zlflow.assertions import AssertionResult, failure, record_assertion, run_assertion
-from zlflow.loading import load_frame
+from zlflow.loading import ShrinkGuard, check_shrink, load_frame
 from zlflow.objects import assertion_objects, deploy_order, sql_objects
 from zlflow.reference import REFERENCE_TABLES, build_reference_table, config_subset
-from zlflow.sources.sample import SAMPLE_FILES, read_table
+from zlflow.sources.files import read_raw_table, repairs, specs_from_config, widen_sources
+from zlflow.sources.sample import SAMPLE_FILES
+from zlflow.sources.validate import validate_raw
 from zlflow.warehouse.base import TableInfo, Warehouse
+
+DEFAULT_GUARD = ShrinkGuard()
+
+
+@dataclass(frozen=True)
+class RawLoad:
+    """What loading one raw table did: the table, and how many rows each repair changed."""
+
+    info: TableInfo
+    repairs: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
 
 
 def load_raw(
-    warehouse: Warehouse, table: str, sample_dir: str | Path, snapshot: str | Path
-) -> TableInfo:
-    """Read one raw table's sample files and load them into market_data."""
-    return load_frame(warehouse, "market_data", table, read_table(sample_dir, table), snapshot)
+    warehouse: Warehouse,
+    table: str,
+    sample_dir: str | Path,
+    snapshot: str | Path,
+    files: Mapping[str, Any] | None = None,
+    guard: ShrinkGuard = DEFAULT_GUARD,
+) -> RawLoad:
+    """Read one raw table (bundled sample, and the user's ``files`` for it), pass it
+    through the validation gate and the shrink guard, then load it into market_data.
+
+    Nothing is written (not even the snapshot) unless every check passes.
+    """
+    specs = specs_from_config(files, table)
+    frame = read_raw_table(sample_dir, table, specs)
+    widen = widen_sources(specs)
+    origin = ", ".join([str(s.path) for s in specs] + [str(sample_dir)])
+    validate_raw(table, frame, "files" if specs else "sample", origin, widen=widen)
+    check_shrink(warehouse, "market_data", table, frame, guard)
+    info = load_frame(warehouse, "market_data", table, frame, snapshot)
+    return RawLoad(info, repairs(frame, table, widen), [str(s.path) for s in specs])
+
+
+def user_files(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``files`` a run loads: only with ``source: files``."""
+    return config.get("files") if config.get("source") == "files" else None
 
 
 def load_reference(
@@ -44,7 +79,13 @@ def build_warehouse(
     """Load, deploy and assert everything, in dependency order."""
     snapshot_dir = Path(snapshot_dir)
     for table in SAMPLE_FILES:
-        load_raw(warehouse, table, config["sample_dir"], snapshot_dir / f"{table}.parquet")
+        load_raw(
+            warehouse,
+            table,
+            config["sample_dir"],
+            snapshot_dir / f"{table}.parquet",
+            user_files(config),
+        )
     assertions = sorted(assertion_objects(sql_dir))
     for table in REFERENCE_TABLES:
         load_reference(

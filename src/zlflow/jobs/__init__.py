@@ -1,7 +1,8 @@
 """One function per workflow job: what a Snakemake script calls with plain values.
 
-Each job logs progress to the rule's log file (and stderr), and on a known failure
-logs one clear message before re-raising, so the run stops with it shown once.
+Each job logs progress to the rule's log file (and stderr). A known failure (a
+``ZlflowError``) is shown once on stderr as its message, without a traceback; the
+traceback goes to the rule's log file only, and the job exits with status 1.
 Warehouse jobs connect through ``connect`` here, which labels every BigQuery job with the
 rule that ran it, so billing and the job history show where bytes went.
 """
@@ -29,6 +30,18 @@ def connect(warehouse: Mapping[str, Any]) -> Warehouse:
     return connect_warehouse(dict(warehouse), labels=_labels.get())
 
 
+_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record without its traceback (stderr shows a zlflow error's message only)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        plain = logging.makeLogRecord(record.__dict__)
+        plain.exc_info, plain.exc_text, plain.stack_info = None, None, None
+        return super().format(plain)
+
+
 @contextmanager
 def job_logging(log_path: str | Path) -> Iterator[logging.Logger]:
     """Send zlflow's log records to the rule's log file and to stderr for this job."""
@@ -37,15 +50,16 @@ def job_logging(log_path: str | Path) -> Iterator[logging.Logger]:
         logging.FileHandler(log_path, mode="w"),
         logging.StreamHandler(sys.stderr),
     ]
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    handlers[0].setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
+    handlers[1].setFormatter(_WithoutTraceback(_FORMAT, "%H:%M:%S"))
     for handler in handlers:
-        handler.setFormatter(formatter)
         log.addHandler(handler)
     log.setLevel(logging.INFO)
     try:
         yield log
     except ZlflowError as err:
-        log.error("%s", err)
+        # The message once on stderr; the traceback only in the job's log file.
+        log.error("%s", err, exc_info=True)
         raise
     except Exception:
         log.exception("unexpected error")
@@ -68,5 +82,7 @@ def main(
     try:
         with job_logging(log_path):
             job(**kwargs)
+    except ZlflowError:
+        sys.exit(1)  # already said once, with the traceback in the log: no second copy
     finally:
         _labels.reset(token)

@@ -11,6 +11,7 @@ from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.export import export_training
 from zlflow.jobs import connect
 from zlflow.jobs.ingest import refuse_replacing_ingested
+from zlflow.loading import ShrinkGuard
 from zlflow.manifest import build_manifest
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
@@ -20,14 +21,28 @@ log = logging.getLogger("zlflow")
 
 
 def run_load_raw(
-    warehouse: Mapping[str, Any], table: str, sample_dir: str, snapshot: str, marker: str
+    warehouse: Mapping[str, Any],
+    table: str,
+    sample_dir: str,
+    snapshot: str,
+    marker: str,
+    files: Mapping[str, Any] | None = None,
+    shrink: Mapping[str, Any] | None = None,
 ) -> None:
+    guard = ShrinkGuard(**(shrink or {}))
     with connect(warehouse) as wh:
         refuse_replacing_ingested(wh, table)
-        log.info("loading %s from %s", table, sample_dir)
-        info = load_raw(wh, table, sample_dir, snapshot)
-        log.info("%s.%s: %d rows", info.dataset, info.name, info.rows)
-        write_json_atomic(marker, object_marker(info, wh.backend, snapshot=snapshot))
+        listed = [entry["path"] for entry in (files or {}).get(table) or []]
+        log.info("loading %s from %s", table, ", ".join([*listed, sample_dir]))
+        loaded = load_raw(wh, table, sample_dir, snapshot, files, guard)
+        info = loaded.info
+        log.info("%s.%s: %d rows; repairs %s", info.dataset, info.name, info.rows, loaded.repairs)
+        write_json_atomic(
+            marker,
+            object_marker(
+                info, wh.backend, snapshot=snapshot, files=loaded.files, repairs=loaded.repairs
+            ),
+        )
 
 
 def run_load_reference(

@@ -25,8 +25,8 @@ from typing import Final, TypeAlias
 import numpy as np
 import pandas as pd
 
-from zlflow.errors import SourceError, ZlflowError
-from zlflow.loading import write_parquet_atomic
+from zlflow.errors import SourceError
+from zlflow.loading import table_exists, write_parquet_atomic
 from zlflow.sources.sample import TABLE_KEYS
 from zlflow.sources.validate import date_column, validate_raw
 from zlflow.warehouse.base import MergeResult, Warehouse
@@ -111,7 +111,7 @@ def _check_one_source_per_symbol(
     The key is (symbol, bar_label) and sources label bars differently, so two sources of
     one symbol would not clash on the key: staging would merge their bars into one.
     """
-    if frame.empty or not _exists(warehouse, dataset_key, "raw_futures_daily"):
+    if frame.empty or not table_exists(warehouse, dataset_key, "raw_futures_daily"):
         return
     table = warehouse.table(dataset_key, "raw_futures_daily")
     existing = warehouse.query_arrow(
@@ -128,14 +128,6 @@ def _check_one_source_per_symbol(
             f"{where}: symbol(s) {pairs} already in {table} from another source; staging "
             "would merge both sources' bars. Use a distinct symbol or remove the old rows."
         )
-
-
-def _exists(warehouse: Warehouse, dataset_key: str, name: str) -> bool:
-    try:
-        warehouse.table_info(dataset_key, name)
-    except ZlflowError:
-        return False
-    return True
 
 
 def _origin(frame: pd.DataFrame, snapshot: Path) -> str:
@@ -235,7 +227,7 @@ def ingest_history(
     warehouse: Warehouse, source: str | None = None, *, dataset_key: str = "market_data"
 ) -> pd.DataFrame:
     """The ingest log (optionally of one source), oldest first; empty if none yet."""
-    if not _exists(warehouse, dataset_key, INGEST_LOG):
+    if not table_exists(warehouse, dataset_key, INGEST_LOG):
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in INGEST_LOG_SCHEMA.items()})
     frame = warehouse.query_arrow(f"SELECT * FROM ${{{dataset_key}}}.{INGEST_LOG}").to_pandas()
     if source is not None:

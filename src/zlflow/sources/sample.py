@@ -10,8 +10,9 @@ key) by raising :class:`~zlflow.errors.SourceError` naming the file and the rows
 
 from __future__ import annotations
 
+import csv
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -20,55 +21,20 @@ import numpy as np
 import pandas as pd
 
 from zlflow.errors import SourceError
+from zlflow.sources import tables
+from zlflow.sources.tables import TABLE_KEYS, TABLE_SCHEMAS
+from zlflow.sources.validate import (
+    OUTSIDE_RANGE_SOURCES,
+    Problems,
+    check_neighbours,
+    check_rows,
+)
 
-# --- table schemas -----------------------------------------------------------------
-
-FUTURES_SCHEMA: Final[Mapping[str, str]] = {
-    "symbol": "str",
-    "source": "str",
-    "label_kind": "str",
-    "bar_label": "datetime64[us]",
-    "open": "float64",
-    "high": "float64",
-    "low": "float64",
-    "close": "float64",
-    "volume": "float64",
-    "source_file": "str",
-    "source_row": "int64",
-}
-FRED_SCHEMA: Final[Mapping[str, str]] = {
-    "series_id": "str",
-    "obs_date": "datetime64[us]",
-    "value": "float64",
-    "source_file": "str",
-}
-COT_SCHEMA: Final[Mapping[str, str]] = {
-    "report_date": "datetime64[us]",
-    "symbol": "str",
-    "noncomm_net_pct": "float64",
-}
-WEATHER_SCHEMA: Final[Mapping[str, str]] = {
-    "station_id": "str",
-    "region": "str",
-    "obs_date": "datetime64[us]",
-    "tmax_c": "float64",
-    "tmin_c": "float64",
-    "prcp_mm": "float64",
-    "source_file": "str",
-}
-
-TABLE_SCHEMAS: Final[Mapping[str, Mapping[str, str]]] = {
-    "raw_futures_daily": FUTURES_SCHEMA,
-    "raw_fred": FRED_SCHEMA,
-    "raw_cot": COT_SCHEMA,
-    "raw_weather": WEATHER_SCHEMA,
-}
-TABLE_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
-    "raw_futures_daily": ("symbol", "bar_label"),
-    "raw_fred": ("series_id", "obs_date"),
-    "raw_cot": ("symbol", "report_date"),
-    "raw_weather": ("station_id", "obs_date"),
-}
+# The table schemas live in tables.py; kept here for the callers that import them from here.
+FUTURES_SCHEMA: Final = tables.FUTURES_SCHEMA
+FRED_SCHEMA: Final = tables.FRED_SCHEMA
+COT_SCHEMA: Final = tables.COT_SCHEMA
+WEATHER_SCHEMA: Final = tables.WEATHER_SCHEMA
 
 MILWAUKEE_STATION: Final = "USW00014839"
 MILWAUKEE_REGION: Final = "wisconsin"
@@ -138,23 +104,13 @@ def _fail(path: Path, message: str) -> SourceError:
     return SourceError(f"{path}: {message}")
 
 
-def _describe(rows: Sequence[int], values: Sequence[object], header_lines: int | None) -> str:
-    """Name offending rows by 0-based data row (as in ``source_row``) and, for text
-    files, by 1-based line so a user can jump there in an editor."""
-    parts = []
-    for row, value in zip(rows[:_MAX_SHOWN], values[:_MAX_SHOWN], strict=False):
-        where = (
-            f"row {row}" if header_lines is None else f"row {row} (line {row + header_lines + 1})"
-        )
-        parts.append(f"{where}: {value!r}")
-    more = f"; and {len(rows) - _MAX_SHOWN} more" if len(rows) > _MAX_SHOWN else ""
-    return "; ".join(parts) + more
-
-
-def _read_csv_text(path: Path, sep: str = ",", header: int | None = 0) -> pd.DataFrame:
+def _read_csv_text(
+    path: Path, problems: Problems, sep: str = ",", header: int | None = 0
+) -> pd.DataFrame:
     """Read all cells as text so the reader, not pandas, decides what 'missing' means.
 
-    Blank lines are kept as rows so reported line numbers match the file.
+    Blank lines are kept as rows so reported line numbers match the file. A line with
+    fewer fields than the header (cut short) is a problem, never a row with NULLs.
     """
     try:
         frame = pd.read_csv(
@@ -168,8 +124,20 @@ def _read_csv_text(path: Path, sep: str = ",", header: int | None = 0) -> pd.Dat
         )
     except FileNotFoundError:
         raise _fail(path, "file not found") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except pd.errors.EmptyDataError:
+        raise _fail(path, "empty file: no header and no rows") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise _fail(path, f"cannot read CSV: {exc}") from exc
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # pandas pads short lines
+        fields = [len(record) for record in csv.reader(handle, delimiter=sep)]
+    fields = fields[0 if header is None else header + 1 :]
+    short = [row for row, n in enumerate(fields[: len(frame)]) if 0 < n < frame.shape[1]]
+    problems.add_rows(
+        f"truncated line (fewer fields than the {frame.shape[1]} columns)",
+        short,
+        [f"{fields[row]} field(s)" for row in short],
+        formatted=True,
+    )
     return frame.fillna("")
 
 
@@ -189,27 +157,24 @@ def _require_columns(path: Path, found: Iterable[object], required: Iterable[str
         raise _fail(path, f"missing column(s) {missing}; found {found}")
 
 
-def _parse_dates(
-    path: Path, raw: pd.Series, column: str, fmt: str, header_lines: int | None
-) -> pd.Series:
+def _parse_dates(problems: Problems, raw: pd.Series, column: str, fmt: str) -> pd.Series:
+    """Dates in ``fmt``; an unparseable one is a problem and NaT here."""
     parsed = pd.to_datetime(raw.str.strip(), format=fmt, errors="coerce")
     bad = np.flatnonzero(parsed.isna().to_numpy())
-    if bad.size:
-        shown = _describe(bad.tolist(), raw.iloc[bad].tolist(), header_lines)
-        raise _fail(path, f"unparseable date in column {column!r} (expected {fmt}) at {shown}")
+    problems.add_rows(
+        f"unparseable date in column {column!r} (expected {fmt})",
+        bad.tolist(),
+        raw.iloc[bad].tolist(),
+    )
     return parsed.astype("datetime64[us]").reset_index(drop=True)
 
 
 def _parse_numbers(
-    path: Path,
-    raw: pd.Series,
-    column: str,
-    missing: frozenset[str],
-    header_lines: int | None,
+    problems: Problems, raw: pd.Series, column: str, missing: frozenset[str]
 ) -> pd.Series:
     """Parse numbers, mapping only the source's documented missing tokens to NaN.
 
-    Anything else that is not a finite number (text, 'nan', 'inf') is an error, so a
+    Anything else that is not a finite number (text, 'nan', 'inf') is a problem, so a
     dialect mix-up (e.g. '.' in a file whose missing token is '') cannot pass silently.
     """
     if pd.api.types.is_numeric_dtype(raw.dtype):
@@ -218,9 +183,9 @@ def _parse_numbers(
     is_missing = text.isin(missing).to_numpy()
     values = pd.to_numeric(text.where(~is_missing), errors="coerce").astype("float64")
     bad = np.flatnonzero(~np.isfinite(values.to_numpy()) & ~is_missing)
-    if bad.size:
-        shown = _describe(bad.tolist(), raw.iloc[bad].tolist(), header_lines)
-        raise _fail(path, f"unparseable number in column {column!r} at {shown}")
+    problems.add_rows(
+        f"unparseable number in column {column!r}", bad.tolist(), raw.iloc[bad].tolist()
+    )
     return values.reset_index(drop=True)
 
 
@@ -228,14 +193,12 @@ def _iso(dates: pd.Series) -> pd.Series:
     return dates.dt.strftime("%Y-%m-%d")
 
 
-def _check_unique(path: Path, keys: pd.Series, what: str, header_lines: int | None) -> None:
-    dup = np.flatnonzero(keys.duplicated(keep=False).to_numpy())
-    if dup.size:
-        shown = _describe(dup.tolist(), [str(v) for v in keys.iloc[dup]], header_lines)
-        raise _fail(path, f"duplicate {what} at {shown}")
+def _check_unique(problems: Problems, keys: pd.Series, what: str) -> None:
+    dup = np.flatnonzero((keys.duplicated(keep=False) & keys.notna()).to_numpy())
+    problems.add_rows(f"duplicate {what}", dup.tolist(), [str(v) for v in keys.iloc[dup]])
 
 
-def _datetime_index(path: Path, frame: pd.DataFrame, what: str) -> pd.Series:
+def _datetime_index(path: Path, frame: pd.DataFrame, what: str, problems: Problems) -> pd.Series:
     """Return a parquet frame's naive datetime index as a microsecond Series, unchanged."""
     index = frame.index
     if not isinstance(index, pd.DatetimeIndex):
@@ -246,17 +209,37 @@ def _datetime_index(path: Path, frame: pd.DataFrame, what: str) -> pd.Series:
         )
     labels = pd.Series(index, dtype=index.dtype).reset_index(drop=True)
     nat = np.flatnonzero(labels.isna().to_numpy())
-    if nat.size:
-        raise _fail(
-            path, f"missing {what} (NaT) at {_describe(nat.tolist(), ['NaT'] * nat.size, None)}"
-        )
+    problems.add_rows(f"missing {what} (NaT)", nat.tolist(), ["NaT"] * nat.size)
     as_us = labels.astype("datetime64[us]")
-    lossy = np.flatnonzero((as_us != labels).to_numpy())
-    if lossy.size:
-        shown = _describe(lossy.tolist(), [str(v) for v in labels.iloc[lossy]], None)
-        raise _fail(path, f"{what} has sub-microsecond precision at {shown}")
-    _check_unique(path, as_us, what, None)
+    lossy = np.flatnonzero(((as_us != labels) & labels.notna()).to_numpy())
+    problems.add_rows(
+        f"{what} has sub-microsecond precision",
+        lossy.tolist(),
+        [str(v) for v in labels.iloc[lossy]],
+    )
+    _check_unique(problems, as_us, what)
     return as_us
+
+
+def _gate(
+    table: str,
+    frame: pd.DataFrame,
+    problems: Problems,
+    widen: frozenset[str] = OUTSIDE_RANGE_SOURCES,
+    check_only: bool = False,
+) -> None:
+    """The validation gate for one file's rows (index = data row): raise with every problem
+    (``check_only`` collects them, for a file read in parts)."""
+    if frame.empty and not problems:
+        problems.add(
+            "no data rows: an empty file would remove every row of its series; "
+            "restore the file or drop its entry"
+        )
+    check_rows(table, frame, problems, widen, unique=False)
+    if table == "raw_futures_daily":
+        check_neighbours(frame, problems)
+    if not check_only:
+        problems.raise_if_any(table)
 
 
 def _finish(frame: pd.DataFrame, table: str, origin: object) -> pd.DataFrame:
@@ -273,14 +256,17 @@ def _finish(frame: pd.DataFrame, table: str, origin: object) -> pd.DataFrame:
     return out
 
 
-def _futures_frame(
+def futures_frame(
     path: Path,
     symbol: str,
     source: str,
     label_kind: str,
     bar_label: pd.Series,
     prices: Mapping[str, pd.Series],
+    problems: Problems,
+    widen: frozenset[str] = OUTSIDE_RANGE_SOURCES,
 ) -> pd.DataFrame:
+    """One file's bars with their lineage (file, row), through the gate."""
     if not symbol:
         raise _fail(path, "symbol must be a non-empty string")
     frame = pd.DataFrame({"bar_label": bar_label, **prices})
@@ -289,6 +275,7 @@ def _futures_frame(
     frame["label_kind"] = label_kind
     frame["source_file"] = path.name
     frame["source_row"] = np.arange(len(frame), dtype="int64")
+    _gate("raw_futures_daily", frame, problems, widen)
     return _finish(frame, "raw_futures_daily", path)
 
 
@@ -305,9 +292,12 @@ def read_tradingview(path: str | Path, symbol: str) -> pd.DataFrame:
     path = Path(path)
     frame = _read_parquet(path)
     _require_columns(path, frame.columns, _OHLCV)
-    labels = _datetime_index(path, frame, "bar label")
-    prices = {c: _parse_numbers(path, frame[c], c, frozenset(), None) for c in _OHLCV}
-    return _futures_frame(path, symbol, "tradingview", "session_open_sao_paulo", labels, prices)
+    problems = Problems(path)
+    labels = _datetime_index(path, frame, "bar label", problems)
+    prices = {c: _parse_numbers(problems, frame[c], c, frozenset()) for c in _OHLCV}
+    return futures_frame(
+        path, symbol, "tradingview", "session_open_sao_paulo", labels, prices, problems
+    )
 
 
 def read_yahoo(path: str | Path, symbol: str) -> pd.DataFrame:
@@ -318,14 +308,15 @@ def read_yahoo(path: str | Path, symbol: str) -> pd.DataFrame:
     settlement of 2020-04-20, closes outside high/low); assertions flag them later.
     """
     path = Path(path)
-    raw = _read_csv_text(path)
+    problems = Problems(path, header_lines=1)
+    raw = _read_csv_text(path, problems)
     names = {"open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"}
     _require_columns(path, raw.columns, ["Date", *names.values()])
-    dates = _parse_dates(path, raw["Date"], "Date", "%Y-%m-%d", 1)
-    _check_unique(path, _iso(dates), "date", 1)
+    dates = _parse_dates(problems, raw["Date"], "Date", "%Y-%m-%d")
+    _check_unique(problems, _iso(dates), "date")
     missing = frozenset({"", "null"})
-    prices = {c: _parse_numbers(path, raw[h], h, missing, 1) for c, h in names.items()}
-    return _futures_frame(path, symbol, "yahoo", "trade_date", dates, prices)
+    prices = {c: _parse_numbers(problems, raw[h], h, missing) for c, h in names.items()}
+    return futures_frame(path, symbol, "yahoo", "trade_date", dates, prices, problems)
 
 
 # --- FRED --------------------------------------------------------------------------
@@ -342,7 +333,8 @@ def read_fred_csv(path: str | Path, series_id: str | None = None) -> pd.DataFram
     must agree), else from ``series_id``, else from ``fred_<SERIES>[_<range>].csv``.
     """
     path = Path(path)
-    raw = _read_csv_text(path)
+    problems = Problems(path, header_lines=1)
+    raw = _read_csv_text(path, problems)
     columns = [str(c) for c in raw.columns]
     if len(columns) != 2:
         raise _fail(path, f"expected 2 columns (a date and one series), found {columns}")
@@ -381,16 +373,17 @@ def read_fred_csv(path: str | Path, series_id: str | None = None) -> pd.DataFram
             )
         resolved = match.group(1)
 
-    dates = _parse_dates(path, raw[date_col], date_col, "%Y-%m-%d", 1)
-    _check_unique(path, _iso(dates), "date", 1)
+    dates = _parse_dates(problems, raw[date_col], date_col, "%Y-%m-%d")
+    _check_unique(problems, _iso(dates), "date")
     frame = pd.DataFrame(
         {
             "series_id": resolved,
             "obs_date": dates,
-            "value": _parse_numbers(path, raw[value_col], value_col, missing, 1),
+            "value": _parse_numbers(problems, raw[value_col], value_col, missing),
             "source_file": path.name,
         }
     )
+    _gate("raw_fred", frame, problems)
     return _finish(frame, "raw_fred", path)
 
 
@@ -443,21 +436,27 @@ def read_cot(path: str | Path) -> pd.DataFrame:
     frame = _read_parquet(path)
     columns = {f"{s}_COT_%": s for s in COT_SYMBOLS}
     _require_columns(path, frame.columns, columns)
-    dates = _datetime_index(path, frame, "report date")
-    timed = np.flatnonzero((dates != dates.dt.normalize()).to_numpy())
-    if timed.size:
-        shown = _describe(timed.tolist(), [str(v) for v in dates.iloc[timed]], None)
-        raise _fail(path, f"report dates must be midnight (a date) at {shown}")
+    problems = Problems(path)
+    dates = _datetime_index(path, frame, "report date", problems)
+    timed = np.flatnonzero((dates != dates.dt.normalize()).to_numpy() & dates.notna().to_numpy())
+    problems.add_rows(
+        "report dates must be midnight (a date)",
+        timed.tolist(),
+        [str(v) for v in dates.iloc[timed]],
+    )
     parts = [
         pd.DataFrame(
             {
                 "report_date": dates,
                 "symbol": symbol,
-                "noncomm_net_pct": _parse_numbers(path, frame[column], column, frozenset(), None),
+                "noncomm_net_pct": _parse_numbers(problems, frame[column], column, frozenset()),
             }
         )
         for column, symbol in columns.items()
     ]
+    for part in parts:  # one part per symbol, each indexed by the file's row
+        _gate("raw_cot", part, problems, check_only=True)
+    problems.raise_if_any("raw_cot")
     return _finish(pd.concat(parts, ignore_index=True), "raw_cot", path)
 
 
@@ -468,19 +467,20 @@ def _read_ghcn_txt(path: Path, region: str) -> pd.DataFrame:
     station = path.stem
     if not _GHCN_STATION.fullmatch(station):
         raise _fail(path, f"file name must be an 11-character GHCN station id, got {station!r}")
-    raw = _read_csv_text(path, sep="\t", header=None)
+    problems = Problems(path, header_lines=0)
+    raw = _read_csv_text(path, problems, sep="\t", header=None)
     if raw.shape[1] != 4:
         raise _fail(
             path, f"expected 4 tab-separated fields (date, tmax, tmin, prcp), found {raw.shape[1]}"
         )
-    dates = _parse_dates(path, raw[0], "date", "%Y%m%d", 0)
-    _check_unique(path, _iso(dates), "date", 0)
+    dates = _parse_dates(problems, raw[0], "date", "%Y%m%d")
+    _check_unique(problems, _iso(dates), "date")
     missing = frozenset({"-9999"})
     tenths = [
-        _parse_numbers(path, raw[i], name, missing, 0) / 10.0
+        _parse_numbers(problems, raw[i], name, missing) / 10.0
         for i, name in ((1, "tmax"), (2, "tmin"), (3, "prcp"))
     ]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "station_id": station,
             "region": region,
@@ -491,6 +491,8 @@ def _read_ghcn_txt(path: Path, region: str) -> pd.DataFrame:
             "source_file": path.name,
         }
     )
+    _gate("raw_weather", frame, problems)
+    return frame
 
 
 def read_ghcn_txt_dir(directory: str | Path, region: str) -> pd.DataFrame:
@@ -516,13 +518,14 @@ def read_milwaukee_csv(path: str | Path) -> pd.DataFrame:
     rounding to 0.1 restores the original GHCN resolution exactly. ``NA`` is missing.
     """
     path = Path(path)
-    raw = _read_csv_text(path)
+    problems = Problems(path, header_lines=1)
+    raw = _read_csv_text(path, problems)
     _require_columns(path, raw.columns, ["date", "TMAX", "TMIN", "PRCP"])
-    dates = _parse_dates(path, raw["date"], "date", "%Y-%m-%d", 1)
-    _check_unique(path, _iso(dates), "date", 1)
+    dates = _parse_dates(problems, raw["date"], "date", "%Y-%m-%d")
+    _check_unique(problems, _iso(dates), "date")
     missing = frozenset({"NA"})
     tmax_f, tmin_f, prcp_in = (
-        _parse_numbers(path, raw[c], c, missing, 1) for c in ("TMAX", "TMIN", "PRCP")
+        _parse_numbers(problems, raw[c], c, missing) for c in ("TMAX", "TMIN", "PRCP")
     )
     frame = pd.DataFrame(
         {
@@ -535,6 +538,7 @@ def read_milwaukee_csv(path: str | Path) -> pd.DataFrame:
             "source_file": path.name,
         }
     )
+    _gate("raw_weather", frame, problems)
     return _finish(frame, "raw_weather", path)
 
 
@@ -559,16 +563,21 @@ def _read_source(path: Path, source: SampleSource) -> pd.DataFrame:
     raise SourceError(f"{path}: unknown reader {source.reader!r}")
 
 
-def read_table(sample_dir: str | Path, table: str) -> pd.DataFrame:
-    """Read one raw table from the sample directory; FRED files are merged as a set."""
+def read_table(
+    sample_dir: str | Path, table: str, sources: Iterable[SampleSource] | None = None
+) -> pd.DataFrame:
+    """Read one raw table from the sample directory (only ``sources`` of it, if given);
+    FRED files are merged as a set."""
     if table not in SAMPLE_FILES:
         raise SourceError(f"unknown raw table {table!r}; expected one of {sorted(SAMPLE_FILES)}")
     root = Path(sample_dir)
-    sources = SAMPLE_FILES[table]
+    sources = list(SAMPLE_FILES[table] if sources is None else sources)
     frames = [_read_source(root / s.path, s) for s in sources if s.reader != "fred"]
     fred = [root / s.path for s in sources if s.reader == "fred"]
     if fred:
         frames.append(read_fred_many(fred))
+    if not frames:
+        return _finish(pd.DataFrame({c: [] for c in TABLE_SCHEMAS[table]}), table, root)
     return _finish(pd.concat(frames, ignore_index=True), table, root)
 
 
