@@ -6,6 +6,8 @@ and a refused load must leave the table exactly as it was (compared by fingerpri
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,8 @@ import pytest
 from zlflow.calendar import trading_days
 from zlflow.errors import ConfigError, SourceError
 from zlflow.export import fingerprint
-from zlflow.loading import ShrinkGuard
+from zlflow.loading import ShrinkGuard, write_parquet_atomic
+from zlflow.markers import write_json_atomic
 from zlflow.pipeline import load_raw
 from zlflow.sources.files import read_file, repairs, spec_from_entry
 from zlflow.validate import main as validate_main
@@ -288,3 +291,16 @@ def test_a_shuffled_file_gives_the_same_rows(tmp_path: Path) -> None:
     shuffled = read(write_csv(tmp_path / "a.csv", frame.sample(frac=1.0, random_state=3)))
     data = [c for c in ordered.columns if c != "source_row"]  # lineage: the row in the file
     pd.testing.assert_frame_equal(ordered[data], shuffled[data])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_written_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    """Snapshots, exports, sidecars and markers get the mode a plain open() would."""
+    old = os.umask(umask)
+    try:
+        write_parquet_atomic(pd.DataFrame({"a": [1]}), tmp_path / "x.parquet")
+        write_json_atomic(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    for name in ("x.parquet", "x.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask

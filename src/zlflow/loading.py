@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from zlflow.errors import SourceError, ZlflowError
+from zlflow.markers import fix_mode
 from zlflow.sources.tables import DATE_COLUMNS, SERIES_COLUMNS
 from zlflow.warehouse.base import TableInfo, Warehouse
 
@@ -29,6 +30,7 @@ def write_parquet_atomic(
     os.close(fd)
     try:
         pq.write_table(table, tmp, compression=None if compression == "none" else compression)
+        fix_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

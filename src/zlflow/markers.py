@@ -18,6 +18,18 @@ from typing import Any
 from zlflow.warehouse.base import TableInfo
 
 
+def umask_mode() -> int:
+    """The mode a plain ``open()`` would give a new file under the user's umask."""
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def fix_mode(path: str | Path) -> None:
+    """Give a file made by ``mkstemp`` (always 0600) the mode the user's umask asks for."""
+    os.chmod(path, umask_mode())
+
+
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
     """Write JSON to a temporary file beside ``path`` and rename it into place."""
     path = Path(path)
@@ -27,6 +39,7 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=2, sort_keys=True, default=str)
             handle.write("\n")
+        fix_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
