@@ -117,8 +117,8 @@ def start_service() -> ZetaSqlLocalService:
 
 
 def bigquery_language() -> LanguageOptions:
-    """Released GoogleSQL features in BigQuery's external product mode (no INT32, UINT64,
-    DOUBLE as a type name or PROTO: the types BigQuery does not offer)."""
+    """Released GoogleSQL features in the external product mode BigQuery uses: without
+    INT32, UINT64 and the other types BigQuery does not offer."""
     options = LanguageOptions.maximum_features()
     options.product_mode = ProductMode.PRODUCT_EXTERNAL
     return options
@@ -154,9 +154,6 @@ class BigQueryFrontEnd:
     def _dataset(self, dataset_key: str) -> SimpleCatalog:
         name = self.datasets[dataset_key]
         return next(c for c in self._root.catalog[0].catalog if c.name == name)
-
-    def has_table(self, dataset_key: str, name: str) -> bool:
-        return any(t.name == name for t in self._dataset(dataset_key).table)
 
     def add_table(self, dataset_key: str, name: str, columns: Iterable[tuple[str, Type]]) -> None:
         """Register (or replace) a table: under project.dataset, and under its full name
