@@ -44,7 +44,7 @@ from zlflow.objects import (
     sql_objects,
 )
 from zlflow.publish import TABLE_KEYS, TABLE_LAYOUT
-from zlflow.sources.sample import TABLE_KEYS as RAW_TABLE_KEYS
+from zlflow.sources.tables import TABLE_KEYS as RAW_TABLE_KEYS
 from zlflow.warehouse.bigquery import (
     create_from_staging_sql,
     deploy_sql,
