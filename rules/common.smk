@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from zlflow.codeversion import code_version
+from zlflow.codeversion import calibration_version, code_version
 from zlflow.config import check_config
 from zlflow.errors import ConfigError
 from zlflow.objects import (
@@ -164,6 +164,8 @@ def get_final_output():
 # --- models ---------------------------------------------------------------------------
 
 MODELS = list(config["models"])
+# What is published and scored: the configured models and their combination.
+PUBLISHED = MODELS + ["ensemble"]
 
 
 wildcard_constraints:
@@ -242,7 +244,7 @@ def all_fold_predictions(wildcards):
 def calibrated_predictions(wildcards):
     return [
         f"{RESULTS}/models/{m}/{wildcards.horizon}/oos_calibrated.parquet"
-        for m in MODELS
+        for m in PUBLISHED
     ]
 
 
@@ -275,6 +277,16 @@ def model_tuning(wildcards):
 def model_code(wildcards):
     """Hash of the model's own and the shared modelling source: a change reruns its jobs."""
     return code_version(wildcards.model)
+
+
+def calibration_params():
+    """Calibration settings and code: a change reruns calibration, not the model fits."""
+    return dict(config["calibration"]) | {"code": calibration_version()}
+
+
+def ensemble_members():
+    """The configured models and the baselines the ensemble combines."""
+    return MODELS + list(config["ensemble"]["baselines"])
 
 
 def model_outputs():

@@ -1,9 +1,10 @@
-# From out-of-sample predictions to calibrated forecasts, metrics against naive
-# baselines, the live forecast and the report's plots.
+# From out-of-sample predictions to calibrated forecasts, the baselines and the ensemble,
+# metrics and verdicts against the baselines, the live forecast and the report's plots.
 
 
 rule calibrate:
     input:
+        data=export_parquet,
         predictions=fold_predictions,
     output:
         predictions=f"{RESULTS}/models/{{model}}/{{horizon}}/oos_calibrated.parquet",
@@ -15,7 +16,8 @@ rule calibrate:
         "../envs/zlflow.yaml"
     params:
         settings=model_settings(),
-        calibration=config["calibration"],
+        calibration=calibration_params(),
+        horizon_days=horizon_days,
     script:
         "../scripts/calibrate.py"
 
@@ -34,6 +36,8 @@ rule baselines:
         "../envs/zlflow.yaml"
     params:
         settings=model_settings(),
+        calibration=calibration_params(),
+        horizon_days=horizon_days,
     script:
         "../scripts/baselines.py"
 
@@ -56,7 +60,7 @@ rule live_forecast:
     threads: 2
     params:
         settings=model_settings(),
-        calibration=config["calibration"],
+        calibration=calibration_params(),
         horizon_days=horizon_days,
         exchange=config["calendar"]["exchange"],
         code=model_code,
@@ -64,11 +68,41 @@ rule live_forecast:
         "../scripts/live_forecast.py"
 
 
+rule ensemble:
+    input:
+        models=lambda wildcards: [
+            f"{RESULTS}/models/{m}/{wildcards.horizon}/oos_calibrated.parquet"
+            for m in MODELS
+        ],
+        live=lambda wildcards: [
+            f"{RESULTS}/models/{m}/{wildcards.horizon}/live/forecast.parquet"
+            for m in MODELS
+        ],
+        baselines=f"{RESULTS}/baselines/{{horizon}}/oos.parquet",
+    output:
+        oos=f"{RESULTS}/models/ensemble/{{horizon}}/oos_calibrated.parquet",
+        forecast=f"{RESULTS}/models/ensemble/{{horizon}}/live/forecast.parquet",
+    log:
+        f"{RESULTS}/logs/ensemble/{{horizon}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ensemble/{{horizon}}.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    params:
+        members=ensemble_members(),
+        horizon_days=horizon_days,
+        settings=model_settings(),
+        calibration=calibration_params(),
+        ensemble=config["ensemble"],
+    script:
+        "../scripts/ensemble.py"
+
+
 rule forecast_table:
     input:
         forecasts=lambda wildcards: [
             f"{RESULTS}/models/{m}/{wildcards.horizon}/live/forecast.parquet"
-            for m in MODELS
+            for m in PUBLISHED
         ],
     output:
         parquet=f"{RESULTS}/forecast/{{horizon}}/forecast.parquet",
@@ -96,6 +130,14 @@ rule metrics:
         ),
         by_fold=f"{RESULTS}/metrics/{{horizon}}/metrics_by_fold.csv",
         by_regime=f"{RESULTS}/metrics/{{horizon}}/metrics_by_regime.csv",
+        verdicts=report(
+            f"{RESULTS}/metrics/{{horizon}}/verdicts.csv",
+            caption="../report/verdicts.rst",
+            category="Backtest",
+            subcategory="{horizon}",
+        ),
+        reliability=f"{RESULTS}/metrics/{{horizon}}/reliability.csv",
+        pit=f"{RESULTS}/metrics/{{horizon}}/pit.csv",
         summary=report(
             f"{RESULTS}/metrics/{{horizon}}/summary.txt",
             caption="../report/summary.rst",
@@ -110,6 +152,7 @@ rule metrics:
         "../envs/zlflow.yaml"
     params:
         settings=model_settings(),
+        horizon_days=horizon_days,
     script:
         "../scripts/metrics.py"
 
@@ -118,8 +161,10 @@ rule plots:
     input:
         data=export_parquet,
         folds=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
-        metrics=f"{RESULTS}/metrics/{{horizon}}/metrics.csv",
+        verdicts=f"{RESULTS}/metrics/{{horizon}}/verdicts.csv",
         by_fold=f"{RESULTS}/metrics/{{horizon}}/metrics_by_fold.csv",
+        reliability=f"{RESULTS}/metrics/{{horizon}}/reliability.csv",
+        pit=f"{RESULTS}/metrics/{{horizon}}/pit.csv",
         oos=calibrated_predictions,
         forecast=f"{RESULTS}/forecast/{{horizon}}/forecast.parquet",
         shap=lambda wildcards: [
@@ -146,6 +191,18 @@ rule plots:
         coverage=report(
             f"{RESULTS}/plots/{{horizon}}/coverage.png",
             caption="../report/coverage.rst",
+            category="Backtest",
+            subcategory="{horizon}",
+        ),
+        reliability=report(
+            f"{RESULTS}/plots/{{horizon}}/reliability.png",
+            caption="../report/reliability.rst",
+            category="Backtest",
+            subcategory="{horizon}",
+        ),
+        pit=report(
+            f"{RESULTS}/plots/{{horizon}}/pit.png",
+            caption="../report/pit.rst",
             category="Backtest",
             subcategory="{horizon}",
         ),

@@ -7,12 +7,12 @@ rule upload_forecasts:
         oos=lambda wildcards: [
             f"{RESULTS}/models/{m}/{h}/oos_calibrated.parquet"
             for h in sorted(config["horizons"])
-            for m in MODELS
+            for m in PUBLISHED
         ],
         live=lambda wildcards: [
             f"{RESULTS}/models/{m}/{h}/live/forecast.parquet"
             for h in sorted(config["horizons"])
-            for m in MODELS
+            for m in PUBLISHED
         ],
     output:
         marker=f"{RESULTS}/warehouse/forecasts/zl_forecasts_daily.json",
@@ -86,6 +86,29 @@ rule upload_metrics:
         "../scripts/upload_metrics.py"
 
 
+rule upload_verdicts:
+    input:
+        verdicts=expand(
+            f"{RESULTS}/metrics/{{h}}/verdicts.csv", h=sorted(config["horizons"])
+        ),
+    output:
+        marker=f"{RESULTS}/warehouse/forecasts/zl_backtest_verdicts.json",
+        snapshot=f"{RESULTS}/publish/zl_backtest_verdicts.parquet",
+    log:
+        f"{RESULTS}/logs/publish/zl_backtest_verdicts.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/publish/zl_backtest_verdicts.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(),
+        quantiles=list(config["quantiles"]),
+    script:
+        "../scripts/upload_verdicts.py"
+
+
 rule alerts:
     input:
         api_markers(),
@@ -128,6 +151,21 @@ rule dashboard:
         ),
         metrics=report(
             f"{RESULTS}/publish/charts/metrics.png",
+            caption="../report/dashboard.rst",
+            category="Dashboard",
+        ),
+        coverage=report(
+            f"{RESULTS}/publish/charts/coverage.png",
+            caption="../report/dashboard.rst",
+            category="Dashboard",
+        ),
+        reliability=report(
+            f"{RESULTS}/publish/charts/reliability.png",
+            caption="../report/dashboard.rst",
+            category="Dashboard",
+        ),
+        pit=report(
+            f"{RESULTS}/publish/charts/pit.png",
             caption="../report/dashboard.rst",
             category="Dashboard",
         ),

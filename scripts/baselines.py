@@ -1,4 +1,4 @@
-"""Snakemake adapter: naive baselines for every fold."""
+"""Snakemake adapter: naive and GARCH baselines for every fold and today, calibrated."""
 
 from zlflow.jobs import main
 from zlflow.jobs.models import run_baselines
@@ -9,6 +9,8 @@ main(
     data=snakemake.input.data,
     folds=snakemake.input.folds,
     horizon=snakemake.wildcards.horizon,
+    horizon_days=snakemake.params.horizon_days,
     settings=snakemake.params.settings,
+    calibration=snakemake.params.calibration,
     output=snakemake.output.predictions,
 )

@@ -1,4 +1,4 @@
-"""Snakemake adapter: metrics of every model and baseline, overall, per fold, per regime."""
+"""Snakemake adapter: scores, verdicts with significance, reliability and PIT per horizon."""
 
 from zlflow.jobs import main
 from zlflow.jobs.models import run_metrics
@@ -8,9 +8,8 @@ main(
     run_metrics,
     models=list(snakemake.input.models),
     baselines=snakemake.input.baselines,
+    horizon=snakemake.wildcards.horizon,
+    horizon_days=snakemake.params.horizon_days,
     settings=snakemake.params.settings,
-    overall=snakemake.output.overall,
-    by_fold=snakemake.output.by_fold,
-    by_regime=snakemake.output.by_regime,
-    summary=snakemake.output.summary,
+    outputs=dict(snakemake.output.items()),
 )

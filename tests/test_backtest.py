@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zlflow.backtest import fit_fold, fold_baselines, live_forecast
-from zlflow.calibrate import calibrate_walk_forward
+from zlflow.backtest import LIVE_FOLD, fit_fold, live_forecast
+from zlflow.baselines import fold_baselines
+from zlflow.calibrate import CalibrationSettings, calibrate_online
 from zlflow.export import feature_columns
 from zlflow.folds import FoldSpec, fold_rows, make_folds
 from zlflow.models import get_model
 from zlflow.tuning import tune, tuning_rows
+from zlflow.volatility import with_sigma
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
 QUANTILES = [0.05, 0.1, 0.5, 0.9, 0.95]
@@ -190,10 +192,7 @@ def test_live_forecast_trains_on_known_targets_and_is_calibrated(
     oos = pd.concat(
         [run_fold(frame, features, f, tmp_path / f"f{f['fold']}") for f in folds.to_dict("records")]
     )
-    history = calibrate_walk_forward(oos, QUANTILES)
-    history = history.assign(
-        **{c.removeprefix("raw_"): history[c] for c in history if c.startswith("raw_")}
-    )
+    history = calibrate_online(with_sigma(oos, frame, 21), QUANTILES, CalibrationSettings())
     forecast = live_forecast(
         frame,
         features,
@@ -205,7 +204,7 @@ def test_live_forecast_trains_on_known_targets_and_is_calibrated(
         params=PARAMS,
         seed=7,
         threads=1,
-        calibration={"direction": "platt", "min_history": 50},
+        calibration={"min_history": 50},
         model_dir=tmp_path / "live",
         data_sha="fixed",
     )
@@ -215,13 +214,26 @@ def test_live_forecast_trains_on_known_targets_and_is_calibrated(
     assert bool(row["calibrated"])
     assert row["q5"] <= row["q10"] <= row["q50"] <= row["q90"] <= row["q95"]
     assert row["price_q50"] == pytest.approx(row["close"] * np.exp(row["q50"]))
+    # Calibrated from every out-of-sample outcome matured by the live date, like a backtest row.
+    assert row["matured"] == (history["target_date"] <= row["trade_date"]).sum()
+    assert 0.0 <= row["direction_weight"] <= 1.0
+    assert row["p_up"] == pytest.approx(
+        row["p_up_climatology"]
+        + row["direction_weight"] * (row["raw_p_up"] - row["p_up_climatology"])
+    )
 
 
 def test_baselines_use_each_folds_training_rows(
     training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame
 ) -> None:
     frame, _ = training
-    baselines = fold_baselines(frame, folds, QUANTILES, "1m")
-    assert set(baselines["model"]) == {"random_walk", "drift", "climatology"}
-    assert len(baselines) == 3 * folds["test_rows"].sum()
+    baselines = fold_baselines(frame, folds, QUANTILES, "1m", 21)
+    assert set(baselines["model"]) == {"random_walk", "drift", "climatology", "garch"}
+    backtest = baselines[baselines["fold"] != LIVE_FOLD]
+    assert len(backtest) == 4 * folds["test_rows"].sum()
     assert (baselines.loc[baselines["model"] == "random_walk", "q50"] == 0).all()
+    live = baselines[baselines["fold"] == LIVE_FOLD]
+    assert len(live) == 4 and (live["trade_date"] == frame["trade_date"].max()).all()
+    # GARCH bands move with volatility from day to day; the others are fixed per fold.
+    garch = backtest[backtest["model"] == "garch"]
+    assert garch.groupby("fold")["q95"].nunique().min() > 100

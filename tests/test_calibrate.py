@@ -1,4 +1,5 @@
-"""Walk-forward calibration: nominal coverage, better probabilities, no self-calibration."""
+"""Online calibration: coverage through a volatility regime shift, delayed feedback only,
+direction probabilities that do not lose to climatology on noise."""
 
 from __future__ import annotations
 
@@ -11,194 +12,199 @@ import pytest
 
 from zlflow.calibrate import (
     CalibrationError,
-    Calibrator,
-    calibrate_walk_forward,
+    CalibrationSettings,
+    calibrate_online,
     conformal_offset,
     interval_pairs,
     uncalibrated,
 )
-from zlflow.metrics import brier, coverage
+from zlflow.metrics import brier
 
-QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
-COLUMNS = ["q5", "q10", "q50", "q90", "q95"]
-SIGMA = 0.05
+QUANTILES = (0.025, 0.05, 0.1, 0.5, 0.9, 0.95, 0.975)
+COLUMNS = ["q2_5", "q5", "q10", "q50", "q90", "q95", "q97_5"]
+STATIC = CalibrationSettings(normalise=False, gamma=0.0, window=None)
+ADAPTIVE = CalibrationSettings()
 
 
-def synthetic(
-    folds: int = 20, rows: int = 200, width: float = 0.6, seed: int = 7, model: str = "m"
-) -> pd.DataFrame:
-    """y ~ N(mu, SIGMA); predicted quantiles use sigma * width; p_up is overconfident."""
+def regime_shift(n: int = 6000, h: int = 5, calm: float = 0.01, wild: float = 0.03, seed: int = 0):
+    """Daily returns whose volatility triples halfway; forecasts of h-day sums made each day.
+
+    The model's quantiles are those of the calm regime forever (it never notices the shift);
+    ``sigma`` is the EWMA volatility forecast from returns up to each day, as in the workflow.
+    """
     rng = np.random.default_rng(seed)
-    n = folds * rows
-    mu = rng.normal(0.0, 0.5 * SIGMA, n)
-    y = rng.normal(mu, SIGMA)
+    vol = np.where(np.arange(n + h) < n // 2, calm, wild)
+    r = rng.normal(0.0, vol)
+    dates = pd.bdate_range("2000-01-03", periods=n + h)
+    y = np.convolve(r, np.ones(h), mode="valid")[1 : n + 1]  # sum of r[t+1 .. t+h]
+    variance = pd.Series(r**2).ewm(alpha=0.06, adjust=True).mean().to_numpy()[:n]
     normal = NormalDist()
     frame = pd.DataFrame(
         {
-            "trade_date": pd.bdate_range("2010-01-01", periods=n),
-            "fold": np.repeat(np.arange(folds, dtype=np.int64), rows),
-            "model": model,
-            "horizon": "1m",
+            "trade_date": dates[:n],
+            "target_date": dates[h : n + h],
+            "fold": np.arange(n) // 500,
+            "model": "m",
+            "horizon": "1w",
             "y_true": y,
+            "sigma": np.sqrt(h * variance),
+            "p_up": rng.uniform(0.25, 0.75, n),  # pure noise: no information about the sign
         }
     )
-    frame["target_date"] = frame["trade_date"] + pd.Timedelta(days=30)
     for q, column in zip(QUANTILES, COLUMNS, strict=True):
-        frame[column] = mu + width * SIGMA * normal.inv_cdf(q)
-    # The true P(y > 0) is Phi(mu / SIGMA); tripling the z-score makes it overconfident.
-    frame["p_up"] = [normal.cdf(3.0 * m / SIGMA) for m in mu]
-    return frame
+        frame[column] = normal.inv_cdf(q) * calm * np.sqrt(h)
+    return frame, dates[n // 2]
 
 
-def test_interval_pairs_and_conformal_index() -> None:
-    assert interval_pairs(QUANTILES) == {0.8: (0.1, 0.9), 0.9: (0.05, 0.95)}
-    assert interval_pairs([0.25, 0.5, 0.9]) == {}
-    scores = np.arange(1.0, 10.0)  # n = 9: ceil(10 * 0.8) = 8th smallest
-    assert conformal_offset(scores, 0.8) == 8.0
-    # n = 3 at 90%: ceil(3.6) = 4 > n, so the largest score is used.
-    assert conformal_offset(np.array([3.0, 1.0, 2.0]), 0.9) == 3.0
-    # n = 199: (n + 1) * 0.8 is exactly 160, not 161 after floating-point error.
-    assert conformal_offset(np.arange(1.0, 200.0), 0.8) == 160.0
+def coverage_of(frame: pd.DataFrame, lo: str, hi: str) -> float:
+    inside = (frame["y_true"] >= frame[lo]) & (frame["y_true"] <= frame[hi])
+    return float(inside.mean())
 
 
-def test_walk_forward_reaches_nominal_coverage_and_improves_brier() -> None:
-    raw = synthetic()
-    out = calibrate_walk_forward(raw, QUANTILES, method="platt")
-    assert len(out) == len(raw) and (out.index == raw.index).all()
-    assert not out.loc[out["fold"] == 0, "calibrated"].any()
-    assert out.loc[out["fold"] >= 1, "calibrated"].all()
-    scored = out[out["fold"] >= 2]
-    y = scored["y_true"]
-    assert coverage(y, scored["q10"], scored["q90"]) == pytest.approx(0.80, abs=0.03)
-    assert coverage(y, scored["q5"], scored["q95"]) == pytest.approx(0.90, abs=0.03)
-    assert coverage(y, scored["raw_q10"], scored["raw_q90"]) < 0.60
-    assert coverage(y, scored["raw_q5"], scored["raw_q95"]) < 0.70
-    up = (y > 0).astype(float)
-    assert brier(up, scored["p_up"]) < brier(up, scored["raw_p_up"]) - 0.01
-    # Fold 0 passes through unchanged.
-    first = out[out["fold"] == 0]
-    for column in [*COLUMNS, "p_up"]:
-        np.testing.assert_array_equal(first[column], first[f"raw_{column}"])
+def test_adaptive_holds_coverage_through_a_regime_shift_where_static_fails() -> None:
+    frame, shift = regime_shift()
+    static = calibrate_online(frame, QUANTILES, STATIC)
+    adaptive = calibrate_online(frame, QUANTILES, ADAPTIVE)
+    for out in (static, adaptive):
+        # Row j knows the j - 4 outcomes whose target date (j - 5 + 5) is on or before it.
+        assert out["calibrated"].sum() == len(frame) - (50 + 5 - 1)
+    scored_static = static[static["calibrated"]]
+    scored = adaptive[adaptive["calibrated"]]
+    after = scored["trade_date"] >= shift
+    # Static conformal (offsets from all earlier, mostly calm, scores) under-covers badly
+    # once volatility triples.
+    assert coverage_of(scored_static[scored_static["trade_date"] >= shift], "q10", "q90") < 0.70
+    assert coverage_of(scored_static, "q10", "q90") < 0.75
+    # Normalised scores with ACI hold nominal coverage within 2 points, overall and after.
+    assert coverage_of(scored, "q10", "q90") == pytest.approx(0.80, abs=0.02)
+    assert coverage_of(scored[after], "q10", "q90") == pytest.approx(0.80, abs=0.02)
+    assert coverage_of(scored, "q2_5", "q97_5") == pytest.approx(0.95, abs=0.02)
+    assert coverage_of(scored, "q5", "q95") == pytest.approx(0.90, abs=0.02)
 
 
-def test_isotonic_direction_also_improves_brier() -> None:
-    out = calibrate_walk_forward(synthetic(), QUANTILES, method="isotonic")
-    scored = out[out["fold"] >= 2]
+def test_aci_pulls_coverage_back_without_normalisation() -> None:
+    frame, _ = regime_shift(seed=3)
+    aci_only = CalibrationSettings(normalise=False, gamma=0.02, window=250)
+    scored = calibrate_online(frame, QUANTILES, aci_only)
+    scored = scored[scored["calibrated"]]
+    assert coverage_of(scored, "q10", "q90") == pytest.approx(0.80, abs=0.02)
+
+
+def test_an_outcome_counts_only_once_its_target_date_has_passed() -> None:
+    frame, _ = regime_shift(n=800)
+    base = calibrate_online(frame, QUANTILES, ADAPTIVE)
+    for j in (120, 400, 799):
+        cutoff = frame["trade_date"].iloc[j]
+        # Outcomes not yet known at the j-th forecast date: replace them with garbage.
+        future = frame["target_date"] > cutoff
+        assert future.iloc[j - 4 : j + 1].all()  # the last h-1 forecasts are still open
+        poisoned = frame.assign(
+            y_true=np.where(future, frame["y_true"] * -50.0 + 3.0, frame["y_true"])
+        )
+        again = calibrate_online(poisoned, QUANTILES, ADAPTIVE)
+        shown = [*COLUMNS, "p_up", "direction_weight", "direction_skill", "matured"]
+        pd.testing.assert_frame_equal(base.loc[:j, shown], again.loc[:j, shown])
+    # A row is calibrated from exactly the outcomes matured by its date.
+    matured = [(frame["target_date"] <= t).sum() for t in frame["trade_date"]]
+    np.testing.assert_array_equal(base["matured"], matured)
+
+
+def test_live_rows_are_calibrated_with_the_state_carried_to_their_date() -> None:
+    frame, _ = regime_shift(n=900)
+    live = frame.iloc[[-1]].assign(
+        trade_date=frame["target_date"].iloc[-1], target_date=pd.NaT, y_true=np.nan, fold=-1
+    )
+    out = calibrate_online(pd.concat([frame, live], ignore_index=True), QUANTILES, ADAPTIVE)
+    row = out.iloc[-1]
+    assert bool(row["calibrated"]) and row["matured"] == len(frame)
+    assert row["q2_5"] < row["raw_q2_5"] and row["q97_5"] > row["raw_q97_5"]
+    state = json.loads(row["calibration"])
+    assert state["matured_outcomes"] == len(frame)
+    # The unknown live outcome fed nothing back: the history rows are unchanged.
+    alone = calibrate_online(frame, QUANTILES, ADAPTIVE)
+    pd.testing.assert_frame_equal(
+        out.iloc[:-1][COLUMNS].reset_index(drop=True), alone[COLUMNS].reset_index(drop=True)
+    )
+
+
+def test_direction_on_pure_noise_does_not_lose_to_climatology() -> None:
+    frame, _ = regime_shift(n=20000, seed=11)
+    out = calibrate_online(frame, QUANTILES, ADAPTIVE)
+    scored = out[out["calibrated"]]
     up = (scored["y_true"] > 0).astype(float)
-    assert brier(up, scored["p_up"]) < brier(up, scored["raw_p_up"]) - 0.01
-    assert scored["p_up"].between(0.0, 1.0).all()
+    model = brier(up, scored["p_up"])
+    climatology = brier(up, scored["p_up_climatology"])
+    assert 1.0 - model / climatology >= -0.005
+    # The raw noise loses clearly; the learned weight drops it almost entirely.
+    assert 1.0 - brier(up, scored["raw_p_up"]) / climatology < -0.03
+    assert scored["direction_weight"].iloc[-1] < 0.15
+    assert scored["direction_skill"].iloc[-1] < 0.005
 
 
-def test_fold_is_never_calibrated_on_its_own_rows() -> None:
-    raw = synthetic(folds=6)
-    base = calibrate_walk_forward(raw, QUANTILES)
-    changed = raw.copy()
-    fold3 = changed["fold"] == 3
-    changed.loc[fold3, "y_true"] = changed.loc[fold3, "y_true"] * 5.0 + 0.1
-    again = calibrate_walk_forward(changed, QUANTILES)
-    columns = [*COLUMNS, "p_up"]
-    for fold in (0, 1, 2, 3):
-        rows = raw["fold"] == fold
-        pd.testing.assert_frame_equal(base.loc[rows, columns], again.loc[rows, columns])
-    later = raw["fold"] == 4
-    assert not np.allclose(base.loc[later, "q90"], again.loc[later, "q90"])
-    assert not np.allclose(base.loc[later, "p_up"], again.loc[later, "p_up"])
-
-
-def test_models_and_horizons_are_calibrated_separately() -> None:
-    a = synthetic(folds=4, model="a")
-    b = synthetic(folds=4, model="b", width=2.0, seed=8)
-    both = calibrate_walk_forward(pd.concat([a, b], ignore_index=True), QUANTILES)
-    alone = calibrate_walk_forward(a, QUANTILES)
-    pd.testing.assert_frame_equal(both[both["model"] == "a"], alone)
+def test_an_informative_direction_keeps_its_weight_and_shows_skill() -> None:
+    frame, _ = regime_shift(n=4000, seed=5)
+    normal = NormalDist()
+    # p_up from the realised sign with noise: genuinely informative.
+    signal = np.sign(frame["y_true"]) * 0.6 + np.random.default_rng(2).normal(0, 1, len(frame))
+    frame["p_up"] = [normal.cdf(s) for s in signal]
+    out = calibrate_online(frame, QUANTILES, ADAPTIVE)
+    assert out["direction_weight"].iloc[-1] > 0.5
+    assert out["direction_skill"].iloc[-1] > 0.05
 
 
 def test_quantiles_never_cross_and_median_is_unchanged() -> None:
-    out = calibrate_walk_forward(synthetic(folds=5, width=3.0), QUANTILES)
+    frame, _ = regime_shift(n=700)
+    frame["q10"] = frame["q90"] + 0.001  # crossing raw quantiles
+    out = calibrate_online(frame, QUANTILES, ADAPTIVE)
     values = out[COLUMNS].to_numpy()
     assert (np.diff(values, axis=1) >= 0).all()
-    np.testing.assert_array_equal(out["q50"], out["raw_q50"])
+    np.testing.assert_array_equal(out["q50"], frame["q50"])
 
-    # A history whose outcomes sit on the median shrinks intervals by their full width;
-    # narrower rows would cross the median and the 90% band would fall inside the 80% one.
-    history = pd.DataFrame(
-        {"y_true": np.zeros(60), "q5": -1.1, "q10": -1.0, "q50": 0.0, "q90": 1.0, "q95": 1.1}
+
+def test_models_and_horizons_are_calibrated_separately() -> None:
+    a, _ = regime_shift(n=600, seed=1)
+    b = a.assign(model="other", y_true=a["y_true"] * 4.0)
+    both = calibrate_online(pd.concat([a, b], ignore_index=True), QUANTILES, ADAPTIVE)
+    alone = calibrate_online(a, QUANTILES, ADAPTIVE)
+    pd.testing.assert_frame_equal(
+        both[both["model"] == "m"][COLUMNS].reset_index(drop=True),
+        alone[COLUMNS].reset_index(drop=True),
     )
-    history["p_up"] = 0.5
-    calibrator = Calibrator.fit(history, QUANTILES)
-    assert calibrator.offsets == {0.8: -1.0, 0.9: -1.1}
-    rows = pd.DataFrame(
-        {"q5": [-0.3, -1.15], "q10": [-0.2, -1.14], "q50": [0.1, 0.0], "q90": [0.4, 1.14]}
-    )
-    rows["q95"] = [0.5, 1.15]
-    rows["p_up"] = 0.6
-    calibrated = calibrator.apply(rows)
-    values = calibrated[COLUMNS].to_numpy()
-    assert (np.diff(values, axis=1) >= 0).all()
-    np.testing.assert_array_equal(calibrated["q50"], rows["q50"])
-    np.testing.assert_allclose(values[0], [0.1, 0.1, 0.1, 0.1, 0.1])
-    # Unsorted, row 1 would be q5 -0.05 > q10 -0.14: sorting restores nesting.
-    np.testing.assert_allclose(values[1], [-0.14, -0.05, 0.0, 0.05, 0.14])
 
 
-def test_short_or_one_sided_history_leaves_direction_uncalibrated() -> None:
-    history = synthetic(folds=1, rows=30)
-    calibrator = Calibrator.fit(history, QUANTILES, min_history=50)
-    assert calibrator.direction_method == "identity"
-    assert "fewer than min_history=50" in (calibrator.direction_note or "")
-    assert set(calibrator.offsets) == {0.8, 0.9}
-    out = calibrator.apply(synthetic(folds=1, rows=10, seed=1))
-    np.testing.assert_array_equal(out["p_up"], out["raw_p_up"])
-    assert out["calibrated"].all()
-
-    one_sided = synthetic(folds=1, rows=80).assign(y_true=lambda f: f["y_true"].abs() + 0.01)
-    calibrator = Calibrator.fit(one_sided, QUANTILES)
-    assert calibrator.direction_model is None
-    assert "only one outcome" in (calibrator.direction_note or "")
-
-    record = json.loads(json.dumps(Calibrator.fit(synthetic(folds=1), QUANTILES).to_dict()))
-    assert record["n_history"] == 200
-    assert set(record["intervals"]) == {"0.8", "0.9"}
-    assert record["direction"]["method"] == "platt"
-
-
-def test_live_rows_are_ignored_in_history_and_rejected_walk_forward() -> None:
-    history = synthetic(folds=1)
-    with_live = pd.concat([history, history.iloc[[0]].assign(y_true=np.nan)])
-    assert Calibrator.fit(with_live, QUANTILES).to_dict() == (
-        Calibrator.fit(history, QUANTILES).to_dict()
-    )
-    with pytest.raises(CalibrationError, match="live rows"):
-        calibrate_walk_forward(with_live.assign(fold=-1), QUANTILES)
+def test_interval_pairs_and_conformal_index() -> None:
+    assert interval_pairs(QUANTILES) == {0.8: (0.1, 0.9), 0.9: (0.05, 0.95), 0.95: (0.025, 0.975)}
+    scores = np.arange(1.0, 200.0)  # 199 scores
+    # ceil(200 * 0.8) = 160 exactly, despite floating point.
+    assert conformal_offset(scores, 0.8) == 160.0
+    assert conformal_offset(scores, 0.999) == 199.0  # beyond n: the largest score
+    assert conformal_offset(scores, -0.5) == 1.0  # ACI below 0: the smallest
 
 
 def test_clear_errors() -> None:
-    frame = synthetic(folds=2)
-    with pytest.raises(CalibrationError, match="unknown direction calibration method"):
-        calibrate_walk_forward(frame, QUANTILES, method="beta")
-    with pytest.raises(CalibrationError, match=r"lacks columns \['q95'\]"):
-        calibrate_walk_forward(frame.drop(columns="q95"), QUANTILES)
-    calibrated = Calibrator.fit(frame, QUANTILES).apply(frame)
-    with pytest.raises(CalibrationError, match="already"):
-        Calibrator.fit(frame, QUANTILES).apply(calibrated)
+    frame, _ = regime_shift(n=200)
+    with pytest.raises(CalibrationError, match="sigma"):
+        calibrate_online(frame.drop(columns="sigma"), QUANTILES, ADAPTIVE)
+    with pytest.raises(CalibrationError, match="finite and positive"):
+        calibrate_online(frame.assign(sigma=0.0), QUANTILES, ADAPTIVE)
+    with pytest.raises(CalibrationError, match="on or before their trade_date"):
+        calibrate_online(frame.assign(target_date=frame["trade_date"]), QUANTILES, ADAPTIVE)
+    calibrated = calibrate_online(frame, QUANTILES, ADAPTIVE)
+    with pytest.raises(CalibrationError, match="calibrated before"):
+        calibrate_online(calibrated.drop(columns="calibration"), QUANTILES, ADAPTIVE)
+    with pytest.raises(CalibrationError, match="shorter than min_history"):
+        CalibrationSettings.from_config({"min_history": 50, "intervals": {"window": 20}})
 
 
 def test_uncalibrated_restores_the_raw_predictions() -> None:
-    rng = np.random.default_rng(1)
-    rows = 300
-    raw = pd.DataFrame(
+    frame, _ = regime_shift(n=300)
+    restored = uncalibrated(calibrate_online(frame, QUANTILES, ADAPTIVE))
+    pd.testing.assert_frame_equal(restored[frame.columns], frame)
+    settings = CalibrationSettings.from_config(
         {
-            "trade_date": pd.date_range("2020-01-01", periods=rows, freq="D"),
-            "fold": np.repeat([0, 1, 2], rows // 3),
-            "model": "m",
-            "horizon": "1m",
-            "y_true": rng.normal(0, 1, rows),
-            "q10": -0.5,
-            "q50": 0.0,
-            "q90": 0.5,
-            "p_up": 0.7,
+            "min_history": 20,
+            "intervals": {"gamma": 0.01, "window": None, "normalise": False},
+            "direction": {"method": "none"},
         }
     )
-    calibrated = calibrate_walk_forward(raw, [0.1, 0.5, 0.9])
-    assert not calibrated["q90"].equals(raw["q90"])
-    pd.testing.assert_frame_equal(uncalibrated(calibrated)[raw.columns], raw)
+    assert settings == CalibrationSettings(20, False, 0.01, None, False)

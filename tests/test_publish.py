@@ -13,7 +13,14 @@ import pytest
 
 from zlflow.errors import ZlflowError
 from zlflow.objects import sql_objects
-from zlflow.publish import PublishError, explainer_rows, forecast_rows, metric_rows, upload
+from zlflow.publish import (
+    PublishError,
+    explainer_rows,
+    forecast_rows,
+    metric_rows,
+    upload,
+    verdict_rows,
+)
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +42,7 @@ def predictions(frame: pd.DataFrame, model: str, p_up: float, fold: int) -> pd.D
             "y_true": frame["target_log_return"].to_numpy(),
             "close": frame["close"].to_numpy(),
             "p_up": p_up,
+            "direction_skill": np.nan,
         }
     )
     for column, offset in zip(QCOLS, spread, strict=True):
@@ -42,7 +50,43 @@ def predictions(frame: pd.DataFrame, model: str, p_up: float, fold: int) -> pd.D
     return out
 
 
-def publish_all(wh: DuckDBWarehouse, tmp: Path, p_up_live: float = 0.8) -> dict[str, Any]:
+def verdicts() -> pd.DataFrame:
+    """Two verdict rows per metric the summary view pivots, as verdict_table writes them."""
+    rows = []
+    for metric, baseline, p_value, verdict in (
+        ("crps", "random_walk", 0.46, "no significant difference"),
+        ("abs_error", "random_walk", 0.03, "beats"),
+        ("brier", "climatology", 0.01, "loses"),
+        ("brier", "random_walk", 0.2, "no significant difference"),
+        ("directional_accuracy", "majority direction", 0.5, "no significant difference"),
+        ("coverage_80", "nominal", 0.4, "holds"),
+        ("coverage_95", "nominal", 0.01, "under-covers"),
+    ):
+        rows.append(
+            {
+                "horizon": "1m",
+                "model": "lgbm",
+                "metric": metric,
+                "label": metric,
+                "baseline": baseline,
+                "n": 60,
+                "value": 0.9,
+                "baseline_value": 0.95 if baseline == "nominal" else 1.0,
+                "difference": -0.05,
+                "ci_low": 0.85,
+                "ci_high": 0.93,
+                "statistic": -1.0,
+                "p_value": p_value,
+                "hac_lag": 24,
+                "verdict": verdict,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def publish_all(
+    wh: DuckDBWarehouse, tmp: Path, p_up_live: float = 0.8, skill: float = 0.02
+) -> dict[str, Any]:
     view = wh.query_arrow("SELECT * FROM ${training}.vw_zl_1m_v1 ORDER BY trade_date").to_pandas()
     for column in ("trade_date", "target_date"):
         view[column] = pd.to_datetime(view[column])
@@ -50,7 +94,7 @@ def publish_all(wh: DuckDBWarehouse, tmp: Path, p_up_live: float = 0.8) -> dict[
     live_rows = view.tail(1).assign(target_date=view["trade_date"].max() + pd.Timedelta(days=31))
     oos = predictions(test, "lgbm", 0.55, 0)
     live = predictions(live_rows, "lgbm", p_up_live, -1).assign(
-        as_of_date=live_rows["trade_date"].to_numpy(), horizon_days=21
+        as_of_date=live_rows["trade_date"].to_numpy(), horizon_days=21, direction_skill=skill
     )
     forecasts = forecast_rows(oos, live, QUANTILES, 21)
     shap = pd.DataFrame(
@@ -71,11 +115,16 @@ def publish_all(wh: DuckDBWarehouse, tmp: Path, p_up_live: float = 0.8) -> dict[
             "n": [60, 60],
             "mae": [0.05, 0.06],
             "rmse": [0.07, 0.08],
+            "crps": [0.022, 0.024],
             "pinball_mean": [0.011, 0.012],
+            "interval_score_80": [0.2, 0.21],
+            "interval_score_95": [0.3, 0.31],
             "coverage_80": [0.8, 0.78],
             "coverage_90": [0.9, 0.88],
             "coverage_95": [0.95, 0.93],
             "brier": [0.24, 0.25],
+            "brier_reliability": [0.01, 0.0],
+            "brier_resolution": [0.02, 0.0],
             "log_loss": [0.68, 0.69],
             "directional_accuracy": [0.55, 0.5],
         }
@@ -96,6 +145,9 @@ def publish_all(wh: DuckDBWarehouse, tmp: Path, p_up_live: float = 0.8) -> dict[
             QUANTILES,
             tmp / "m.parquet",
         ),
+        "zl_backtest_verdicts": upload(
+            wh, "zl_backtest_verdicts", verdict_rows(verdicts()), QUANTILES, tmp / "v.parquet"
+        ),
     }
     return {"results": results, "forecasts": forecasts}
 
@@ -107,6 +159,7 @@ def deploy_api(wh: DuckDBWarehouse) -> None:
         "api.vw_zl_forecast_history",
         "api.vw_zl_top_drivers",
         "api.vw_zl_backtest_summary",
+        "api.vw_zl_backtest_verdicts",
         "api.vw_zl_alerts",
     ):
         wh.deploy(objects[key])
@@ -174,11 +227,25 @@ def test_api_views_answer_as_documented(scratch: DuckDBWarehouse, tmp_path: Path
         "SELECT * FROM ${api}.vw_zl_top_drivers ORDER BY rank"
     ).to_pandas()
     assert drivers["feature"].tolist() == ["dgs10", "rsi_14", "oil_share"]
+    assert latest["direction_skill"].iloc[0] == 0.02 and latest["direction_skilled"].iloc[0]
     summary = scratch.query_arrow("SELECT * FROM ${api}.vw_zl_backtest_summary").to_pandas()
-    lgbm = summary.set_index("model").loc["lgbm"]
-    assert lgbm["beats_random_walk"] and lgbm["pinball_skill_vs_random_walk"] == pytest.approx(
-        1 - 0.011 / 0.012
-    )
+    summary = summary.set_index("model")
+    lgbm = summary.loc["lgbm"]
+    # One verdict per metric with its p-value; no single flag speaks for the model.
+    assert "beats_random_walk" not in summary.columns
+    assert lgbm["crps_vs_random_walk"] == "no significant difference"
+    assert lgbm["crps_p_value_vs_random_walk"] == 0.46
+    assert lgbm["mae_vs_random_walk"] == "beats"
+    assert lgbm["brier_vs_climatology"] == "loses" and lgbm["brier_p_value_vs_climatology"] == 0.01
+    assert lgbm["brier_vs_coin"] == "no significant difference"
+    assert lgbm["coverage_80_nominal"] == 0.8 and lgbm["coverage_80_verdict"] == "holds"
+    assert lgbm["coverage_95_verdict"] == "under-covers"
+    assert (lgbm["coverage_95_low"], lgbm["coverage_95_high"]) == (0.85, 0.93)
+    assert not lgbm["is_baseline"] and summary.loc["random_walk"]["is_baseline"]
+    # Baselines have no verdict rows here: their verdict columns are empty, not invented.
+    assert pd.isna(summary.loc["random_walk"]["crps_vs_random_walk"])
+    every = scratch.query_arrow("SELECT * FROM ${api}.vw_zl_backtest_verdicts").to_pandas()
+    assert len(every) == 7 and set(every["verdict"]) >= {"beats", "loses", "holds"}
 
 
 def test_alerts_cover_direction_stale_data_and_assertions(
@@ -205,3 +272,17 @@ def test_alerts_cover_direction_stale_data_and_assertions(
     assert "staging_price_bounds failed with 3 offending row(s)" in messages
     assert "layer_row_counts has not run" in messages
     assert "probability of a rise is 0.80" in messages
+
+
+def test_a_strong_but_unskilled_direction_is_not_a_signal(
+    scratch: DuckDBWarehouse, tmp_path: Path
+) -> None:
+    for skill in (-0.01, float("nan")):
+        publish_all(scratch, tmp_path, p_up_live=0.8, skill=skill)
+        deploy_api(scratch)
+        alerts = scratch.query_arrow("SELECT * FROM ${api}.vw_zl_alerts").to_pandas()
+        kinds = set(alerts["alert_type"])
+        assert "direction_signal" not in kinds and "direction_unskilled" in kinds
+        message = alerts.loc[alerts["alert_type"] == "direction_unskilled", "message"].iloc[0]
+        assert "unskilled, not a signal" in message
+        assert ("(-0.010)" if skill == skill else "too few earlier outcomes") in message

@@ -69,11 +69,24 @@ def edit(path: Path, extra: str = "\n-- edited by a test\n") -> None:
     path.write_text(path.read_text() + extra)
 
 
+def one_horizon(workdir: Path) -> Path:
+    """Make the copy's default config forecast the 1m horizon only."""
+    config = workdir / "config" / "config.yaml"
+    text = config.read_text()
+    assert "horizons:\n  1w: 5\n  1m: 21\n  3m: 63\n" in text
+    config.write_text(text.replace("  1w: 5\n  1m: 21\n  3m: 63\n", "  1m: 21\n"))
+    return workdir
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workflow copy run end to end with 8 cores and no warehouse resource limit,
-    so several warehouse jobs start at once and must queue on the DuckDB file lock."""
-    workdir = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    so several warehouse jobs start at once and must queue on the DuckDB file lock.
+
+    The copy forecasts the 1m horizon only (the default has three): an overlay cannot
+    remove a horizon, and one horizon proves every modelling step at a third of the cost.
+    """
+    workdir = one_horizon(copy_workflow(tmp_path_factory.mktemp("workflow")))
     snakemake(workdir, "export", "--cores", "8", "--resources", "warehouse=100")
     return workdir
 
@@ -190,17 +203,39 @@ def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
         assert weights["feature"].str.startswith("attention:t-").any()
     assert "epoch 1/1" in (results / "logs" / "fit" / "tft" / "1m" / "fold_0.log").read_text()
     metrics = pd.read_csv(results / "metrics" / "1m" / "metrics.csv")
-    assert set(metrics["model"]) == {"lgbm", "tft", "random_walk", "drift", "climatology"}
+    assert set(metrics["model"]) == {
+        "lgbm",
+        "tft",
+        "ensemble",
+        "random_walk",
+        "drift",
+        "climatology",
+        "garch",
+    }
+    verdicts = pd.read_csv(results / "metrics" / "1m" / "verdicts.csv")
+    assert {"lgbm", "tft", "ensemble"} <= set(verdicts["model"])
+    assert verdicts["p_value"].between(0, 1).all()
     summary = (results / "metrics" / "1m" / "summary.txt").read_text()
-    assert "the random walk on mean pinball loss" in summary
+    assert summary.startswith("Horizon 1m (21 sessions)")
+    assert "ensemble at 1m (21 sessions):" in summary and "CRPS: " in summary
     forecast = pd.read_parquet(results / "forecast" / "1m" / "forecast.parquet")
-    assert forecast["model"].tolist() == ["lgbm", "tft"]
+    assert forecast["model"].tolist() == ["lgbm", "tft", "ensemble"]
+    assert forecast["calibrated"].all()
     for row in forecast.to_dict("records"):
         assert row["target_date"] > row["as_of_date"]
         assert row["price_q5"] <= row["price_q50"] <= row["price_q95"]
         assert 0 <= row["p_up"] <= 1
         assert row["model_version"].startswith(f"{row['model']}-")
-    for plot in ("folds", "skill", "coverage", "fan", "drivers", "interpretation"):
+    for plot in (
+        "folds",
+        "skill",
+        "coverage",
+        "reliability",
+        "pit",
+        "fan",
+        "drivers",
+        "interpretation",
+    ):
         assert (results / "plots" / "1m" / f"{plot}.png").stat().st_size > 10_000
     with DuckDBWarehouse(results / "warehouse.duckdb", {"training": "training"}) as wh:
         assert wh.table_info("training", "walk_forward_folds").rows == 3
@@ -213,7 +248,7 @@ def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
     assert "stale_data" in {a["alert_type"] for a in alerts["alerts"]}
     with DuckDBWarehouse(results / "warehouse.duckdb", {"api": "api"}) as wh:
         latest = wh.query_arrow("SELECT * FROM ${api}.vw_zl_latest_forecast").to_pandas()
-    assert sorted(latest["model"]) == ["lgbm", "tft"]
+    assert sorted(latest["model"]) == ["ensemble", "lgbm", "tft"]
     assert "Nothing to be done" in snakemake(built, "-n", "--configfile", SMALL).stdout
     snakemake(built, "--configfile", SMALL, "--report", "report.html")
     assert (built / "report.html").stat().st_size > 100_000
@@ -236,7 +271,7 @@ def test_two_fresh_runs_with_the_same_config_agree(
     DuckDB runs one thread per job (`duckdb.threads: 1`), so window sums add in one order;
     LightGBM and the TFT are seeded and deterministic on the CPU.
     """
-    other = copy_workflow(tmp_path_factory.mktemp("again"))
+    other = one_horizon(copy_workflow(tmp_path_factory.mktemp("again")))
     snakemake(other, "models", "--cores", "2", "--configfile", SMALL)  # up to the folds
     second = model_files(other / RESULTS)
     first = {name: built / RESULTS / name for name in second}
@@ -310,7 +345,8 @@ def test_lightgbm_parameters_rerun_lightgbm_jobs_only(built: Path) -> None:
     jobs = planned_jobs(built, "--configfile", SMALL, lgbm)
     rules = {rule for rule, _ in jobs}
     assert model_jobs(jobs) == {
-        "lgbm": {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"}
+        "lgbm": {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"},
+        "ensemble": {"ensemble"},
     }
     assert {"metrics", "plots", "upload_forecasts", "dashboard"} <= rules
     assert not rules & {"walk_forward_folds", "baselines"} and not warehouse_jobs(jobs)
@@ -319,7 +355,7 @@ def test_lightgbm_parameters_rerun_lightgbm_jobs_only(built: Path) -> None:
 def test_a_new_seed_retrains_every_model_but_not_the_warehouse(built: Path) -> None:
     jobs = planned_jobs(built, "--configfile", SMALL, "--config", "seed=7")
     every = {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"}
-    assert model_jobs(jobs) == {"lgbm": every, "tft": every}
+    assert model_jobs(jobs) == {"lgbm": every, "tft": every, "ensemble": {"ensemble"}}
     assert not warehouse_jobs(jobs)
 
 
@@ -334,7 +370,8 @@ def test_editing_the_tft_code_reruns_tft_jobs_only(built: Path) -> None:
         out = snakemake(built, "-n", "--configfile", SMALL, env=env).stdout
         jobs = planned_jobs_from(out)
         assert model_jobs(jobs) == {
-            "tft": {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"}
+            "tft": {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"},
+            "ensemble": {"ensemble"},
         }
         assert not warehouse_jobs(jobs)
     finally:

@@ -18,16 +18,28 @@ latest_bar AS (
   SELECT MAX(trade_date) AS trade_date, MAX(trade_date_index) AS trade_date_index FROM zl
 ),
 direction AS (
+  -- A strong p_up is a signal only from a model whose p_up beat climatology's Brier score
+  -- on outcomes known at the forecast date; otherwise the alert says it is unskilled.
   SELECT
-    'direction_signal' AS alert_type,
+    IF(f.direction_skilled, 'direction_signal', 'direction_unskilled') AS alert_type,
     'info' AS severity,
     f.as_of_date AS alert_date,
     f.horizon,
     f.model,
-    FORMAT(
-      '%s %s: probability of a rise is %.2f (thresholds %.2f / %.2f)',
-      f.model, f.horizon, f.p_up, c.p_up_low, c.p_up_high
-    ) AS message
+    CASE
+      WHEN f.direction_skilled THEN FORMAT(
+        '%s %s: probability of a rise is %.2f (thresholds %.2f / %.2f; Brier skill %.3f over climatology on earlier outcomes)',
+        f.model, f.horizon, f.p_up, c.p_up_low, c.p_up_high, f.direction_skill
+      )
+      WHEN f.direction_skill IS NULL THEN FORMAT(
+        '%s %s: probability of a rise is %.2f, but there are too few earlier outcomes to show Brier skill over climatology: unskilled, not a signal',
+        f.model, f.horizon, f.p_up
+      )
+      ELSE FORMAT(
+        '%s %s: probability of a rise is %.2f, but the model showed no Brier skill over climatology on earlier outcomes (%.3f): unskilled, not a signal',
+        f.model, f.horizon, f.p_up, f.direction_skill
+      )
+    END AS message
   FROM ${api}.vw_zl_latest_forecast AS f
   CROSS JOIN cfg AS c
   WHERE f.p_up >= c.p_up_high OR f.p_up <= c.p_up_low

@@ -1,4 +1,4 @@
-"""Walk-forward backtest steps: fit one fold, baselines, and the live forecast.
+"""Walk-forward backtest steps: fit one fold, and the live forecast.
 
 Each function reads the exported training frame and writes plain files, so Snakemake
 runs one job per (model, fold) and reruns only what changed.
@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from zlflow.calibrate import Calibrator
+from zlflow.calibrate import CalibrationSettings, calibrate_online, uncalibrated
 from zlflow.codeversion import code_version
 from zlflow.explain import contributions_long, weights_long
 from zlflow.export import feature_columns
 from zlflow.folds import fold_rows
 from zlflow.loading import write_parquet_atomic
-from zlflow.metrics import baseline_predictions
 from zlflow.models import get_model
 from zlflow.models.base import dated_features, quantile_column
+from zlflow.volatility import with_sigma
 
 LIVE_FOLD = -1
 
@@ -149,19 +149,6 @@ def fit_fold(
     }
 
 
-def fold_baselines(
-    frame: pd.DataFrame, folds: pd.DataFrame, quantiles: Sequence[float], horizon: str
-) -> pd.DataFrame:
-    """Naive baselines for every fold, each set from that fold's training rows only."""
-    parts = []
-    for fold in folds.to_dict("records"):
-        train, test = fold_rows(frame, fold)
-        part = baseline_predictions(train, test, quantiles, int(fold["fold"]), horizon)
-        extra = test[["trade_date", "close", "regime"]].astype({"regime": str})
-        parts.append(part.merge(extra, on="trade_date", how="left", validate="m:1"))
-    return pd.concat(parts, ignore_index=True)
-
-
 def live_forecast(
     frame: pd.DataFrame,
     features: list[str],
@@ -180,8 +167,9 @@ def live_forecast(
 ) -> pd.DataFrame:
     """Train on every row whose target is known; forecast from the latest feature date.
 
-    The intervals and direction probability are calibrated on all walk-forward
-    out-of-sample predictions, none of which uses the latest rows' targets.
+    ``history``: the walk-forward out-of-sample predictions. The live row is calibrated
+    online after them, exactly like a backtest row: from the outcomes matured by its date,
+    with the conformal and direction state carried to it.
     """
     known = frame[frame["target_date"].notna()]
     latest = frame.iloc[[-1]]
@@ -206,15 +194,19 @@ def live_forecast(
         horizon=horizon,
         version=version,
     )
-    calibrator = Calibrator.fit(
-        history, quantiles, method=calibration["direction"], min_history=calibration["min_history"]
-    )
-    forecast = calibrator.apply(raw)
-    forecast["horizon_days"] = horizon_days
-    close = forecast["close"].to_numpy()
+    rows = pd.concat([uncalibrated(history), raw], ignore_index=True)
+    rows = with_sigma(rows.drop(columns="sigma", errors="ignore"), frame, horizon_days)
+    calibrated = calibrate_online(rows, quantiles, CalibrationSettings.from_config(calibration))
+    return priced(calibrated[calibrated["fold"] == LIVE_FOLD], quantiles, horizon_days)
+
+
+def priced(forecast: pd.DataFrame, quantiles: Sequence[float], horizon_days: int) -> pd.DataFrame:
+    """Live rows with their horizon, as-of date and quantiles as prices (cents/lb)."""
+    out = forecast.reset_index(drop=True)
+    out["horizon_days"] = horizon_days
+    close = out["close"].to_numpy(dtype=float)
     for q in quantiles:
         column = quantile_column(q)
-        forecast[f"price_{column}"] = close * np.exp(forecast[column].to_numpy())
-    forecast["as_of_date"] = forecast["trade_date"]
-    forecast["calibration"] = json.dumps(calibrator.to_dict(), default=str)
-    return forecast
+        out[f"price_{column}"] = close * np.exp(out[column].to_numpy(dtype=float))
+    out["as_of_date"] = out["trade_date"]
+    return out

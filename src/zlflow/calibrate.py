@@ -1,31 +1,45 @@
-"""Calibrate out-of-sample forecasts on earlier folds only, so reported coverage is honest.
+"""Calibrate forecasts online, from outcomes known at the forecast date only.
 
-Intervals use conformalized quantile regression (CQR, Romano, Patterson and Candès 2019):
-each symmetric quantile pair is widened (or narrowed) by a conformal offset learned from the
-scores of earlier predictions. The direction probability ``p_up`` is recalibrated by Platt
-scaling or isotonic regression. A calibrator never sees the rows it is applied to.
+Rows are processed in trade-date order. An outcome counts only once its target date is on or
+before the date of the forecast being calibrated (h-session delayed feedback), so nothing a
+row is calibrated with was unknown when it was made; fold boundaries play no part.
+
+Intervals: conformalized quantile regression (CQR, Romano et al. 2019) with conformity scores
+normalised by a volatility forecast known at t (``sigma``), so an offset learned in a calm
+period widens with volatility, and adaptive conformal inference (ACI, Gibbs & Candès 2021):
+each level's miss rate target moves by ``gamma`` (alpha - miss) as each outcome matures, so
+coverage that drifts below nominal pulls the bands out again.
+
+Direction: ``p_up`` is shrunk towards the climatological frequency of a rise by the weight
+that minimised the Brier score on matured outcomes (0 = climatology, 1 = the model), so a
+model that has shown no skill falls back to climatology instead of losing to it.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
 
 from zlflow.errors import ZlflowError
 from zlflow.models.base import MEDIAN, check_quantiles, quantile_column
 
-DirectionMethod = Literal["platt", "isotonic"]
-DIRECTION_METHODS: tuple[str, ...] = ("platt", "isotonic")
-P_CLIP = 1e-6
 # (n + 1) * c is computed in floating point; 200 * 0.8 must not round up to 161.
 _CEIL_TOLERANCE = 1e-9
+# Extra columns the calibrator adds beside the raw_<col> copies.
+STATE_COLUMNS: tuple[str, ...] = (
+    "calibrated",
+    "sigma",
+    "p_up_climatology",
+    "direction_weight",
+    "direction_skill",
+    "matured",
+)
 
 
 class CalibrationError(ZlflowError):
@@ -51,28 +65,15 @@ def conformal_offset(scores: np.ndarray, coverage: float) -> float:
     """The ceil((n+1)c)/n empirical quantile of the conformity scores.
 
     When ceil((n+1)c) exceeds n the exact conformal quantile is infinite; we use the largest
-    score instead, so short histories still give a finite (if less certain) interval.
+    score instead, so short histories still give a finite (if less certain) interval. A
+    coverage at or below 0 gives the smallest score.
     """
-    s = np.sort(np.asarray(scores, dtype=float))
+    s = np.asarray(scores, dtype=float)
     n = len(s)
     if n == 0:
         raise CalibrationError("no conformity scores: the history has no rows with known y_true")
-    k = math.ceil((n + 1) * coverage - _CEIL_TOLERANCE)
-    return float(s[min(max(k, 1), n) - 1])
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    clipped = np.clip(np.asarray(p, dtype=float), P_CLIP, 1.0 - P_CLIP)
-    return np.log(clipped / (1.0 - clipped))
-
-
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise CalibrationError(
-            f"{what} lacks columns {missing}; expected the out-of-sample prediction schema "
-            f"(trade_date, target_date, fold, model, horizon, y_true, quantile columns, p_up)"
-        )
+    k = min(max(math.ceil((n + 1) * coverage - _CEIL_TOLERANCE), 1), n) - 1
+    return float(np.partition(s, k)[k])
 
 
 def sort_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
@@ -92,197 +93,223 @@ def sort_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray
     return out
 
 
-@dataclass
-class Calibrator:
-    """Interval offsets and a direction map fitted on earlier out-of-sample predictions."""
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """How intervals and directions are calibrated (config key ``calibration``).
 
-    quantiles: tuple[float, ...]
-    offsets: dict[float, float] = field(default_factory=dict)
-    direction_method: str = "identity"
-    requested_method: str = "platt"
-    direction_model: LogisticRegression | IsotonicRegression | None = None
-    n_history: int = 0
-    interval_note: str | None = None
-    direction_note: str | None = None
+    ``normalise``: divide conformity scores by the volatility forecast ``sigma``.
+    ``gamma``: ACI step (0 = plain conformal at the nominal level).
+    ``window``: the most recent matured scores the conformal quantile is taken from
+    (None = all). ``shrink_direction``: False leaves ``p_up`` as the model gave it.
+    ``intervals``: False leaves the quantiles as given (the ensemble's members are
+    calibrated already; see ``zlflow.ensemble``).
+    """
+
+    min_history: int = 50
+    normalise: bool = True
+    gamma: float = 0.005
+    window: int | None = 500
+    shrink_direction: bool = True
+    intervals: bool = True
 
     @classmethod
-    def fit(
-        cls,
-        history: pd.DataFrame,
-        quantiles: Sequence[float],
-        method: DirectionMethod | str = "platt",
-        min_history: int = 50,
-    ) -> Calibrator:
-        """Fit from earlier predictions; rows with unknown ``y_true`` (live rows) are ignored.
-
-        Intervals are calibrated from any non-empty history. The direction map needs
-        ``min_history`` rows and both outcomes; otherwise ``p_up`` stays as predicted and
-        ``direction_note`` says why.
-        """
-        qs = check_quantiles(quantiles)
-        if method not in DIRECTION_METHODS:
+    def from_config(cls, calibration: Mapping[str, Any]) -> CalibrationSettings:
+        intervals = dict(calibration.get("intervals") or {})
+        direction = dict(calibration.get("direction") or {})
+        settings = cls(
+            min_history=int(calibration.get("min_history", cls.min_history)),
+            normalise=bool(intervals.get("normalise", cls.normalise)),
+            gamma=float(intervals.get("gamma", cls.gamma)),
+            window=intervals.get("window", cls.window),
+            shrink_direction=direction.get("method", "shrink") == "shrink",
+        )
+        if settings.min_history < 1:
+            raise CalibrationError(f"min_history must be at least 1, got {settings.min_history}")
+        if settings.gamma < 0:
+            raise CalibrationError(f"calibration gamma must be >= 0, got {settings.gamma}")
+        if settings.window is not None and settings.window < settings.min_history:
             raise CalibrationError(
-                f"unknown direction calibration method {method!r}; use one of {DIRECTION_METHODS}"
+                f"calibration window {settings.window} is shorter than min_history "
+                f"{settings.min_history}"
             )
-        if min_history < 1:
-            raise CalibrationError(f"min_history must be at least 1, got {min_history}")
-        columns = [quantile_column(q) for q in qs]
-        _require_columns(history, ["y_true", *columns, "p_up"], "calibration history")
-        known = history[np.isfinite(history["y_true"].to_numpy(dtype=float))]
-        calibrator = cls(quantiles=qs, n_history=len(known), requested_method=str(method))
-
-        y = known["y_true"].to_numpy(dtype=float)
-        pairs = interval_pairs(qs)
-        if not pairs:
-            calibrator.interval_note = "no symmetric quantile pair to calibrate"
-        elif len(known) == 0:
-            calibrator.interval_note = "no earlier predictions with known y_true"
-        else:
-            for coverage, (lo, hi) in pairs.items():
-                q_lo = known[quantile_column(lo)].to_numpy(dtype=float)
-                q_hi = known[quantile_column(hi)].to_numpy(dtype=float)
-                scores = np.maximum(q_lo - y, y - q_hi)
-                calibrator.offsets[coverage] = conformal_offset(
-                    scores[np.isfinite(scores)], coverage
-                )
-
-        p = known["p_up"].to_numpy(dtype=float)
-        ok = np.isfinite(p)
-        up = (y[ok] > 0).astype(int)
-        if ok.sum() < min_history:
-            calibrator.direction_note = (
-                f"{int(ok.sum())} history rows with p_up and y_true, fewer than "
-                f"min_history={min_history}"
-            )
-        elif len(np.unique(up)) < 2:
-            side = "> 0" if up[0] else "<= 0"
-            calibrator.direction_note = f"history has only one outcome (every y_true {side})"
-        elif method == "platt":
-            model = LogisticRegression()  # the default mild L2 keeps separable fits finite
-            calibrator.direction_model = model.fit(_logit(p[ok]).reshape(-1, 1), up)
-            calibrator.direction_method = "platt"
-        else:
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            calibrator.direction_model = iso.fit(p[ok], up)
-            calibrator.direction_method = "isotonic"
-        return calibrator
-
-    @property
-    def is_calibrated(self) -> bool:
-        """Whether applying this calibrator changes anything (intervals or direction)."""
-        return bool(self.offsets) or self.direction_model is not None
-
-    def calibrate_p_up(self, p_up: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities; NaN inputs stay NaN."""
-        p = np.asarray(p_up, dtype=float)
-        if self.direction_model is None:
-            return p.copy()
-        out = np.full_like(p, np.nan)
-        ok = np.isfinite(p)
-        if ok.any():
-            if isinstance(self.direction_model, LogisticRegression):
-                features = _logit(p[ok]).reshape(-1, 1)
-                out[ok] = self.direction_model.predict_proba(features)[:, 1]
-            else:
-                out[ok] = self.direction_model.predict(p[ok])
-        return out
-
-    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """A copy with calibrated quantiles and ``p_up``, raw values kept as ``raw_<col>``."""
-        columns = [quantile_column(q) for q in self.quantiles]
-        _require_columns(frame, [*columns, "p_up"], "frame to calibrate")
-        already = [f"raw_{c}" for c in [*columns, "p_up"] if f"raw_{c}" in frame.columns]
-        if already:
-            raise CalibrationError(
-                f"frame already has {already}: it was calibrated before; pass raw predictions"
-            )
-        out = frame.copy()
-        raw = out[columns].to_numpy(dtype=float)
-        calibrated = raw.copy()
-        for coverage, offset in self.offsets.items():
-            lo, hi = interval_pairs(self.quantiles)[coverage]
-            calibrated[:, self.quantiles.index(lo)] -= offset
-            calibrated[:, self.quantiles.index(hi)] += offset
-        calibrated = sort_quantiles(calibrated, self.quantiles)
-        for i, column in enumerate(columns):
-            out[f"raw_{column}"] = raw[:, i]
-            out[column] = calibrated[:, i]
-        out["raw_p_up"] = out["p_up"].to_numpy(dtype=float)
-        out["p_up"] = self.calibrate_p_up(out["raw_p_up"].to_numpy())
-        out["calibrated"] = self.is_calibrated
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready record of what was fitted and why any part was left uncalibrated."""
-        pairs = interval_pairs(self.quantiles)
-        direction: dict[str, Any] = {
-            "method": self.direction_method,
-            "requested": self.requested_method,
-            "note": self.direction_note,
-        }
-        if isinstance(self.direction_model, LogisticRegression):
-            direction["coef"] = float(self.direction_model.coef_[0, 0])
-            direction["intercept"] = float(self.direction_model.intercept_[0])
-        elif isinstance(self.direction_model, IsotonicRegression):
-            direction["thresholds"] = len(self.direction_model.X_thresholds_)
-        return {
-            "n_history": int(self.n_history),
-            "quantiles": list(self.quantiles),
-            "intervals": {
-                f"{coverage:g}": {
-                    "lower": pairs[coverage][0],
-                    "upper": pairs[coverage][1],
-                    "offset": offset,
-                }
-                for coverage, offset in self.offsets.items()
-            },
-            "interval_note": self.interval_note,
-            "direction": direction,
-        }
+        return settings
 
 
-def calibrate_walk_forward(
+@dataclass
+class _State:
+    """What the calibrator knows at a date: matured scores, ACI levels, direction pairs."""
+
+    levels: dict[float, tuple[int, int]]
+    scores: dict[float, list[float]] = field(default_factory=dict)
+    alpha: dict[float, float] = field(default_factory=dict)
+    # Running sums over matured (p_raw, up) pairs: count, sum p, sum p^2, sum up, sum p*up.
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(5))
+    # Brier of the calibrated p_up and of the climatology issued with it, for matured rows
+    # whose direction was calibrated: the evidence for (or against) direction skill.
+    brier: np.ndarray = field(default_factory=lambda: np.zeros(3))  # count, model, climatology
+    misses: dict[float, list[float]] = field(default_factory=dict)
+
+
+def _check_frame(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    needed = ["trade_date", "target_date", "y_true", *columns, "p_up", "sigma"]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise CalibrationError(
+            f"predictions lack columns {missing}; expected the out-of-sample prediction schema "
+            f"(trade_date, target_date, y_true, quantile columns, p_up) and a volatility "
+            f"forecast 'sigma' known at trade_date"
+        )
+    already = [f"raw_{c}" for c in [*columns, "p_up"] if f"raw_{c}" in frame.columns]
+    if already:
+        raise CalibrationError(
+            f"frame already has {already}: it was calibrated before; pass raw predictions"
+        )
+    sigma = frame["sigma"].to_numpy(dtype=float)
+    if not (np.isfinite(sigma) & (sigma > 0)).all():
+        raise CalibrationError("sigma (the volatility forecast) must be finite and positive")
+    target = pd.to_datetime(frame["target_date"])
+    trade = pd.to_datetime(frame["trade_date"])
+    early = target.notna() & (target <= trade)
+    if early.any():
+        raise CalibrationError(
+            f"{int(early.sum())} rows have a target_date on or before their trade_date "
+            f"(first {trade[early].iloc[0].date()}); outcomes must lie after the forecast"
+        )
+
+
+def _calibrate_group(
+    group: pd.DataFrame, quantiles: tuple[float, ...], settings: CalibrationSettings
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    columns = [quantile_column(q) for q in quantiles]
+    group = group.sort_values("trade_date", kind="stable")
+    trade = pd.to_datetime(group["trade_date"]).to_numpy()
+    target = pd.to_datetime(group["target_date"]).to_numpy()
+    y = group["y_true"].to_numpy(dtype=float)
+    raw = group[columns].to_numpy(dtype=float)
+    p_raw = group["p_up"].to_numpy(dtype=float)
+    sigma = group["sigma"].to_numpy(dtype=float) if settings.normalise else np.ones(len(group))
+    pairs = {
+        c: (quantiles.index(lo), quantiles.index(hi))
+        for c, (lo, hi) in interval_pairs(quantiles).items()
+    }
+    state = _State(levels=pairs)
+    for c in pairs:
+        state.scores[c], state.alpha[c], state.misses[c] = [], 1.0 - c, []
+
+    n = len(group)
+    out = raw.copy()
+    p_out = p_raw.copy()
+    calibrated = np.zeros(n, dtype=bool)
+    climatology = np.full(n, np.nan)
+    weight = np.full(n, np.nan)
+    skill = np.full(n, np.nan)
+    matured_count = np.zeros(n, dtype=np.int64)
+    # Rows in order of their target date; NaT (live rows) never mature.
+    maturity = np.argsort(np.where(pd.isna(target), np.datetime64("NaT"), target), kind="stable")
+    maturity = [i for i in maturity if not pd.isna(target[i]) and np.isfinite(y[i])]
+    pointer = 0
+
+    for j in range(n):
+        while pointer < len(maturity) and target[maturity[pointer]] <= trade[j]:
+            i = maturity[pointer]
+            pointer += 1
+            for c, (lo, hi) in pairs.items():
+                score = max(raw[i, lo] - y[i], y[i] - raw[i, hi]) / sigma[i]
+                state.scores[c].append(score)
+                if calibrated[i]:
+                    miss = float(y[i] < out[i, lo] or y[i] > out[i, hi])
+                    state.misses[c].append(miss)
+                    state.alpha[c] += settings.gamma * ((1.0 - c) - miss)
+            if np.isfinite(p_raw[i]):
+                outcome = float(y[i] > 0)
+                state.sums += (1.0, p_raw[i], p_raw[i] ** 2, outcome, p_raw[i] * outcome)
+                if np.isfinite(climatology[i]):
+                    state.brier += (1.0, (p_out[i] - outcome) ** 2, (climatology[i] - outcome) ** 2)
+        matured = int(state.sums[0])
+        matured_count[j] = matured
+        if matured < settings.min_history:
+            continue
+        calibrated[j] = True
+        for c, (lo, hi) in pairs.items() if settings.intervals else ():
+            recent = state.scores[c][-settings.window :] if settings.window else state.scores[c]
+            offset = conformal_offset(np.asarray(recent), 1.0 - state.alpha[c]) * sigma[j]
+            out[j, lo] = raw[j, lo] - offset
+            out[j, hi] = raw[j, hi] + offset
+        m, sum_p, sum_p2, sum_up, sum_pu = state.sums
+        clim = sum_up / m
+        climatology[j] = clim
+        if settings.shrink_direction and np.isfinite(p_raw[j]):
+            # Least squares of (up - clim) on (p - clim) over matured rows, kept in [0, 1].
+            covariance = sum_pu - clim * sum_p - clim * sum_up + m * clim**2
+            variance = sum_p2 - 2.0 * clim * sum_p + m * clim**2
+            w = float(np.clip(covariance / variance, 0.0, 1.0)) if variance > 1e-12 else 0.0
+            weight[j] = w
+            p_out[j] = clim + w * (p_raw[j] - clim)
+        if state.brier[0] >= settings.min_history:
+            skill[j] = 1.0 - state.brier[1] / max(state.brier[2], 1e-12)
+
+    out = sort_quantiles(out, quantiles)
+    result = group.copy()
+    for k, column in enumerate(columns):
+        result[f"raw_{column}"] = raw[:, k]
+        result[column] = out[:, k]
+    result["raw_p_up"] = p_raw
+    result["p_up"] = p_out
+    result["calibrated"] = calibrated
+    result["p_up_climatology"] = climatology
+    result["direction_weight"] = weight
+    result["direction_skill"] = skill
+    result["matured"] = matured_count
+    summary = {
+        "settings": asdict(settings),
+        "matured_outcomes": int(state.sums[0]),
+        "alpha": {f"{c:g}": a for c, a in state.alpha.items()},
+        "recent_miss_rate": {
+            f"{c:g}": float(np.mean(m[-250:])) if m else None for c, m in state.misses.items()
+        },
+        "direction_weight": None if np.isnan(weight[-1]) else float(weight[-1]),
+        "direction_skill": None if np.isnan(skill[-1]) else float(skill[-1]),
+    }
+    return result, summary
+
+
+def calibrate_online(
     predictions: pd.DataFrame,
     quantiles: Sequence[float],
-    method: DirectionMethod | str = "platt",
-    min_history: int = 50,
+    settings: CalibrationSettings,
+    by: Sequence[str] = ("model", "horizon"),
 ) -> pd.DataFrame:
-    """Calibrate each fold on the earlier folds of the same model and horizon.
+    """Calibrate every row from the outcomes matured by its trade date, per ``by`` group.
 
-    Fold k is calibrated from folds < k only, never from its own rows; the first fold has no
-    history and passes through with ``calibrated`` False. Rows keep their input order.
+    Rows with an unknown ``y_true`` or ``target_date`` (live rows) are calibrated like any
+    other and never feed back. Adds ``raw_<col>`` copies and the STATE_COLUMNS; the last
+    row's calibration state goes, as JSON, into ``calibration``. Rows keep their order.
     """
     qs = check_quantiles(quantiles)
     columns = [quantile_column(q) for q in qs]
-    _require_columns(
-        predictions, ["fold", "model", "horizon", "y_true", *columns, "p_up"], "predictions"
-    )
+    _check_frame(predictions, columns)
+    missing = [c for c in by if c not in predictions.columns]
+    if missing:
+        raise CalibrationError(f"predictions lack the grouping columns {missing}")
     if predictions.empty:
-        raise CalibrationError("no out-of-sample predictions to calibrate")
-    if (predictions["fold"] < 0).any():
-        raise CalibrationError(
-            "predictions include live rows (fold < 0); calibrate those with "
-            "Calibrator.fit(<all walk-forward folds>).apply(<live rows>)"
-        )
-    index = predictions.index
+        raise CalibrationError("no predictions to calibrate")
     frame = predictions.reset_index(drop=True)
     parts = []
-    for _, group in frame.groupby(["model", "horizon"], sort=False, dropna=False):
-        for fold in sorted(group["fold"].unique()):
-            rows = group[group["fold"] == fold]
-            history = group[group["fold"] < fold]
-            calibrator = Calibrator.fit(history, qs, method=method, min_history=min_history)
-            parts.append(calibrator.apply(rows))
+    for _, group in frame.groupby(list(by), sort=False, dropna=False):
+        part, summary = _calibrate_group(group, qs, settings)
+        part["calibration"] = json.dumps(summary, default=str)
+        parts.append(part)
     out = pd.concat(parts).sort_index()
-    out["calibrated"] = out["calibrated"].astype(bool)
-    out.index = index
+    out.index = predictions.index
     return out
 
 
 def uncalibrated(frame: pd.DataFrame) -> pd.DataFrame:
-    """The raw predictions behind a calibrated frame (to fit a new calibrator on them)."""
+    """The raw predictions behind a calibrated frame (to calibrate them again with more rows)."""
     raw = [c for c in frame.columns if c.startswith("raw_")]
     restored = frame.drop(
-        columns=[c.removeprefix("raw_") for c in raw] + ["calibrated"], errors="ignore"
+        columns=[c.removeprefix("raw_") for c in raw]
+        + [c for c in (*STATE_COLUMNS, "calibration") if c not in ("sigma",)],
+        errors="ignore",
     )
     return restored.rename(columns={c: c.removeprefix("raw_") for c in raw})

@@ -21,8 +21,10 @@ SHARED_SOURCES: Final = (
     "tuning.py",
     "folds.py",
     "explain.py",
-    "calibrate.py",
 )
+# What calibrated forecasts depend on beyond the model's predictions: a params value of
+# the calibration, baseline, ensemble and live-forecast rules.
+CALIBRATION_SOURCES: Final = ("calibrate.py", "volatility.py", "baselines.py", "ensemble.py")
 MODEL_SOURCES: Final[dict[str, tuple[str, ...]]] = {
     "lgbm": ("models/lgbm.py",),
     "tft": ("models/tft",),
@@ -42,8 +44,17 @@ def source_files(model: str, package: Path = PACKAGE) -> list[Path]:
 
 def code_version(model: str, package: Path = PACKAGE) -> str:
     """Short hash of the contents (and package-relative names) of ``model``'s source files."""
+    return _digest(source_files(model, package), package)
+
+
+def calibration_version(package: Path = PACKAGE) -> str:
+    """Short hash of the calibration, baseline and ensemble source."""
+    return _digest([package / name for name in CALIBRATION_SOURCES], package)
+
+
+def _digest(files: list[Path], package: Path) -> str:
     digest = hashlib.sha256()
-    for path in source_files(model, package):
+    for path in files:
         digest.update(path.relative_to(package).as_posix().encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())

@@ -6,6 +6,7 @@ lines of inline script only check that every chart has a size once the page is l
 
 from __future__ import annotations
 
+import html
 import io
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,12 +19,49 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from zlflow.warehouse.base import Warehouse
 
-CHARTS = ("fan", "direction", "drivers", "metrics")
-BASELINES = {"random_walk", "drift", "climatology"}
+CHARTS = ("fan", "direction", "drivers", "metrics", "coverage", "reliability", "pit")
+BASELINES = {"random_walk", "drift", "climatology", "garch"}
+HEADLINE = "ensemble"
+VERDICT_COLORS = {
+    "beats": "tab:green",
+    "loses": "tab:red",
+    "no significant difference": "tab:gray",
+}
+# What a live forecast row shows, after its horizon (and model).
+FORECAST_COLUMNS = (
+    "as_of_date",
+    "target_date",
+    "close",
+    "median_price",
+    "lower_80_price",
+    "upper_80_price",
+    "lower_95_price",
+    "upper_95_price",
+    "p_up",
+)
+# (metric, baseline, column title) of the verdict table, in reading order.
+VERDICT_COLUMNS = (
+    ("crps", "random_walk", "CRPS vs random walk"),
+    ("abs_error", "random_walk", "MAE vs random walk"),
+    ("interval_score_80", "random_walk", "80% interval score vs random walk"),
+    ("brier", "climatology", "Brier vs climatology"),
+    ("brier", "random_walk", "Brier vs a coin"),
+    ("directional_accuracy", "majority direction", "accuracy vs majority direction"),
+)
+# PIT bins of the published quantiles: (lower column, upper column, nominal share).
+PIT_BINS = (
+    (None, "lower_95_log_return", 0.025),
+    ("lower_95_log_return", "lower_80_log_return", 0.075),
+    ("lower_80_log_return", "median_log_return", 0.4),
+    ("median_log_return", "upper_80_log_return", 0.4),
+    ("upper_80_log_return", "upper_95_log_return", 0.075),
+    ("upper_95_log_return", None, 0.025),
+)
 
 
 def _query(warehouse: Warehouse, sql: str) -> pd.DataFrame:
@@ -49,7 +87,20 @@ def dashboard_data(
         "SELECT * FROM ${api}.vw_zl_top_drivers WHERE rank <= @top ORDER BY horizon, model, rank",
         {"top": top},
     ).to_pandas()
+    # Every scored backtest forecast (folds 1 and later) with its outcome: the evidence.
+    scored = _query(
+        warehouse,
+        "SELECT horizon, model, fold, p_up, realised_log_return, median_log_return, "
+        "lower_80_log_return, upper_80_log_return, lower_95_log_return, upper_95_log_return, "
+        "inside_80, inside_95 FROM ${api}.vw_zl_forecast_history "
+        "WHERE kind = 'backtest' AND fold >= 1 AND realised_log_return IS NOT NULL",
+    )
     return {
+        "scored": scored,
+        "verdicts": _query(
+            warehouse,
+            "SELECT * FROM ${api}.vw_zl_backtest_verdicts ORDER BY horizon, model, metric",
+        ),
         "prices": prices.sort_values("trade_date"),
         "latest": _query(
             warehouse, "SELECT * FROM ${api}.vw_zl_latest_forecast ORDER BY horizon, model"
@@ -71,7 +122,11 @@ def _fan(data: dict[str, pd.DataFrame]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(prices["trade_date"], prices["close"], color="black", lw=1, label="ZL close")
     if not history.empty:
-        first = history[history["model"] == sorted(history["model"].unique())[0]]
+        models = set(history["model"])
+        headline = HEADLINE if HEADLINE in models else sorted(models)[0]
+        horizons = sorted(history["horizon"].unique())
+        horizon = "1m" if "1m" in horizons else horizons[0]
+        first = history[(history["model"] == headline) & (history["horizon"] == horizon)]
         shown = first.sort_values("target_date")
         ax.fill_between(
             shown["target_date"],
@@ -79,7 +134,7 @@ def _fan(data: dict[str, pd.DataFrame]) -> plt.Figure:
             shown["upper_95_price"],
             color="tab:blue",
             alpha=0.2,
-            label=f"{shown['model'].iloc[0]} 95% band (backtest)",
+            label=f"{headline} {horizon} 95% band (backtest, at target dates)",
         )
         ax.plot(
             shown["target_date"],
@@ -88,7 +143,8 @@ def _fan(data: dict[str, pd.DataFrame]) -> plt.Figure:
             lw=0.8,
             label="backtest median",
         )
-    for row in latest.itertuples():
+    shown_live = latest[latest["model"] == HEADLINE] if HEADLINE in set(latest["model"]) else latest
+    for row in shown_live.itertuples():
         when = [row.as_of_date, row.target_date]
         ax.fill_between(
             when,
@@ -150,19 +206,160 @@ def _drivers(data: dict[str, pd.DataFrame]) -> plt.Figure:
 
 
 def _metrics(data: dict[str, pd.DataFrame]) -> plt.Figure:
-    summary = data["summary"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    labels = [f"{r.model} {r.horizon}" for r in summary.itertuples()]
-    colors = ["tab:gray" if m in BASELINES else "tab:green" for m in summary["model"]]
-    axes[0].bar(labels, summary["pinball_skill_vs_random_walk"], color=colors)
-    axes[0].axhline(0, color="black", lw=0.8)
-    axes[0].set_title("pinball skill vs random walk (above 0 = better)", fontsize=9)
-    axes[1].bar(labels, summary["directional_accuracy"], color=colors)
-    axes[1].axhline(0.5, color="black", lw=0.8, ls="--")
-    axes[1].set_title("directional accuracy (out of sample)", fontsize=9)
-    for ax in axes:
-        ax.tick_params(axis="x", rotation=45, labelsize=8)
+    """Every verdict metric's difference from its baseline with a 95% interval, per horizon."""
+    verdicts = data["verdicts"]
+    panels = [c for c in VERDICT_COLUMNS if c[0] != "interval_score_80"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4), squeeze=False)
+    for ax, (metric, baseline, title) in zip(axes[0], panels, strict=True):
+        rows = verdicts[(verdicts["metric"] == metric) & (verdicts["baseline"] == baseline)]
+        rows = rows[~rows["model"].isin(BASELINES)]
+        labels = [f"{r.model} {r.horizon}" for r in rows.itertuples()]
+        diff = rows["difference"].to_numpy(dtype=float)
+        low = diff - rows["ci_low"].to_numpy(dtype=float)
+        high = rows["ci_high"].to_numpy(dtype=float) - diff
+        colors = [VERDICT_COLORS.get(v, "tab:gray") for v in rows["verdict"]]
+        ax.barh(labels, diff, color=colors, xerr=[abs(low), abs(high)], ecolor="black")
+        ax.axvline(0, color="black", lw=0.8)
+        better = "right" if metric == "directional_accuracy" else "left"
+        ax.set_title(f"{title}\n(difference; {better} of 0 = better)", fontsize=8)
+        ax.tick_params(axis="both", labelsize=7)
+    fig.suptitle(
+        "Backtest skill, every metric with its 95% block-bootstrap interval "
+        "(green: beats, red: loses, grey: no significant difference at p < 0.05)",
+        fontsize=9,
+    )
     return fig
+
+
+def _coverage(data: dict[str, pd.DataFrame]) -> plt.Figure:
+    """80% and 95% coverage per fold, per horizon and published model, against nominal."""
+    scored = data["scored"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    for ax, (column, nominal) in zip(axes, (("inside_80", 0.8), ("inside_95", 0.95)), strict=True):
+        if not scored.empty:
+            by_fold = scored.groupby(["horizon", "model", "fold"])[column].mean().reset_index()
+            for (horizon, model), rows in by_fold.groupby(["horizon", "model"]):
+                ax.plot(
+                    rows["fold"], rows[column], marker="o", ms=3, lw=1, label=f"{model} {horizon}"
+                )
+        ax.axhline(nominal, color="black", ls="--", lw=1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("fold")
+        ax.set_title(f"{nominal:.0%} interval coverage per fold (dashed: nominal)", fontsize=9)
+    axes[0].legend(fontsize=6, ncol=2)
+    return fig
+
+
+def _reliability(data: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Observed share of rises against forecast p_up (deciles), per horizon and model."""
+    scored = data["scored"]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="reliable")
+    if not scored.empty:
+        frame = scored.assign(
+            bin=(scored["p_up"].clip(0, 0.9999) * 10).astype(int),
+            up=(scored["realised_log_return"] > 0).astype(float),
+        )
+        for (horizon, model), rows in frame.groupby(["horizon", "model"]):
+            table = rows.groupby("bin").agg(p=("p_up", "mean"), o=("up", "mean"))
+            ax.plot(table["p"], table["o"], marker="o", ms=4, lw=1, label=f"{model} {horizon}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("forecast probability of a rise")
+    ax.set_ylabel("observed share of rises")
+    ax.set_title("Reliability (backtest)", fontsize=9)
+    ax.legend(fontsize=6)
+    return fig
+
+
+def pit_shares(scored: pd.DataFrame) -> pd.DataFrame:
+    """Observed share of outcomes in each band of the published quantiles vs nominal."""
+    records = []
+    for (horizon, model), rows in scored.groupby(["horizon", "model"]):
+        y = rows["realised_log_return"]
+        for k, (low, high, nominal) in enumerate(PIT_BINS):
+            inside = pd.Series(True, index=rows.index)
+            if low is not None:
+                inside &= y > rows[low]
+            if high is not None:
+                inside &= y <= rows[high]
+            records.append(
+                {
+                    "horizon": horizon,
+                    "model": model,
+                    "bin": k,
+                    "nominal": nominal,
+                    "observed": float(inside.mean()),
+                }
+            )
+    return pd.DataFrame.from_records(records)
+
+
+def _pit(data: dict[str, pd.DataFrame]) -> plt.Figure:
+    shares = pit_shares(data["scored"]) if not data["scored"].empty else pd.DataFrame()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    labels = ["<2.5%", "2.5-10%", "10-50%", "50-90%", "90-97.5%", ">97.5%"]
+    if not shares.empty:
+        groups = list(shares.groupby(["horizon", "model"]))
+        width = 0.8 / len(groups)
+        for k, ((horizon, model), rows) in enumerate(groups):
+            ratio = rows["observed"].to_numpy() / rows["nominal"].to_numpy()
+            x = np.arange(len(rows)) + k * width - 0.4 + width / 2
+            ax.bar(x, ratio, width=width, label=f"{model} {horizon}")
+    ax.axhline(1, color="black", ls="--", lw=1)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_ylabel("observed / nominal share")
+    ax.set_title("PIT histogram (flat at 1 = calibrated; tall ends = bands too narrow)", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    return fig
+
+
+def verdict_table_html(verdicts: pd.DataFrame) -> str:
+    """One row per horizon and published model, one cell per metric: verdict and p-value."""
+    if verdicts.empty:
+        return "<p class='empty'>no backtest verdicts</p>"
+    shown = verdicts[~verdicts["model"].isin(BASELINES)]
+    order = sorted(
+        shown[["horizon", "model"]].drop_duplicates().itertuples(index=False),
+        key=lambda r: (r.horizon, r.model != HEADLINE, r.model),
+    )
+    head = "".join(f"<th>{html.escape(t)}</th>" for _, _, t in VERDICT_COLUMNS)
+    rows = []
+    for horizon, model in order:
+        mine = shown[(shown["horizon"] == horizon) & (shown["model"] == model)]
+        cells = []
+        for metric, baseline, _ in VERDICT_COLUMNS:
+            hit = mine[(mine["metric"] == metric) & (mine["baseline"] == baseline)]
+            if hit.empty:
+                cells.append("<td></td>")
+                continue
+            v = hit.iloc[0]
+            css = str(v["verdict"]).replace(" ", "-")
+            cells.append(
+                f"<td class='v {css}'>{html.escape(str(v['verdict']))}"
+                f"<br><small>p = {v['p_value']:.3f}</small></td>"
+            )
+        for level in (80, 95):
+            hit = mine[mine["metric"] == f"coverage_{level}"]
+            if hit.empty:
+                cells.append("<td></td>")
+                continue
+            v = hit.iloc[0]
+            css = "beats" if v["verdict"] == "holds" else "loses"
+            cells.append(
+                f"<td class='v {css}'>{v['value']:.1%} of {level}%"
+                f"<br><small>95% CI {v['ci_low']:.0%}-{v['ci_high']:.0%}: "
+                f"{html.escape(str(v['verdict']))}</small></td>"
+            )
+        rows.append(
+            f"<tr><th>{html.escape(str(horizon))}</th><th>{html.escape(str(model))}</th>"
+            + "".join(cells)
+            + "</tr>"
+        )
+    return (
+        "<div class='scroll'><table class='data verdicts'><tr><th>horizon</th><th>model</th>"
+        f"{head}<th>80% coverage</th><th>95% coverage</th></tr>{''.join(rows)}</table></div>"
+    )
 
 
 def _render(fig: plt.Figure, png: str | Path | None) -> str:
@@ -203,6 +400,9 @@ def build_dashboard(
         ),
         "drivers": _render(_drivers(data), charts.get("drivers")),
         "metrics": _render(_metrics(data), charts.get("metrics")),
+        "coverage": _render(_coverage(data), charts.get("coverage")),
+        "reliability": _render(_reliability(data), charts.get("reliability")),
+        "pit": _render(_pit(data), charts.get("pit")),
     }
     template = jinja2.Environment(
         loader=jinja2.PackageLoader("zlflow", "templates"),
@@ -211,22 +411,14 @@ def build_dashboard(
     page = template.render(
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         charts=svgs,
+        verdicts=verdict_table_html(data["verdicts"]),
+        headline=_table(
+            data["latest"][data["latest"]["model"] == HEADLINE],
+            ["horizon", *FORECAST_COLUMNS, "direction_skilled"],
+        ),
         latest=_table(
             data["latest"],
-            [
-                "horizon",
-                "model",
-                "as_of_date",
-                "target_date",
-                "close",
-                "median_price",
-                "lower_80_price",
-                "upper_80_price",
-                "lower_95_price",
-                "upper_95_price",
-                "p_up",
-                "model_version",
-            ],
+            ["horizon", "model", *FORECAST_COLUMNS, "direction_skill", "model_version"],
         ),
         summary=_table(
             data["summary"],
@@ -234,12 +426,16 @@ def build_dashboard(
                 "horizon",
                 "model",
                 "n",
-                "pinball_mean",
-                "pinball_skill_vs_random_walk",
+                "crps",
                 "mae",
+                "interval_score_80",
                 "coverage_80",
+                "coverage_80_low",
+                "coverage_80_high",
                 "coverage_95",
                 "brier",
+                "brier_reliability",
+                "brier_resolution",
                 "directional_accuracy",
             ],
         ),

@@ -1,23 +1,25 @@
-"""Forecast scores and naive baselines, so every model is judged against doing nothing clever.
+"""Forecast scores: point, quantile (CRPS), interval (Winkler), coverage and direction.
 
-Point, quantile, interval and direction scores share one schema with the model predictions;
-baselines are set from each fold's training rows only, like the models they are compared to.
+Every model, baseline and the ensemble share one prediction schema, so one function scores
+them all; per-row losses feed the significance tests in ``zlflow.significance``. CRPS comes
+from the quantiles (scoringrules' quantile CRPS, twice the mean pinball loss over the
+configured levels) and the interval score from scoringrules too.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import scoringrules
 
 from zlflow.calibrate import interval_pairs
 from zlflow.errors import ZlflowError
 from zlflow.models.base import MEDIAN, check_quantiles, quantile_column
 
-BASELINE_MODELS: tuple[str, ...] = ("random_walk", "drift", "climatology")
 LOG_LOSS_CLIP = 1e-12
+RELIABILITY_BINS = 10
 
 
 class MetricsError(ZlflowError):
@@ -73,10 +75,63 @@ def log_loss(y_up: object, p: object) -> float:
     return float(-np.mean(y_ * np.log(p_) + (1.0 - y_) * np.log(1.0 - p_)))
 
 
-def directional_accuracy(y: object, p_up: object) -> float:
-    """Fraction of rows where ``p_up > 0.5`` agrees with ``y > 0``."""
+def direction_hits(y: object, p_up: object) -> np.ndarray:
+    """1 where ``p_up`` called the sign of ``y`` (> 0.5 for up), 0.5 where p_up = 0.5 (no call).
+
+    A coin that always says 0.5 scores exactly 50%, not its share of falls.
+    """
     y_, p_ = _arrays(y, p_up)
-    return float(np.mean((p_ > 0.5) == (y_ > 0)))
+    return np.where(p_ == 0.5, 0.5, ((p_ > 0.5) == (y_ > 0)).astype(float))
+
+
+def directional_accuracy(y: object, p_up: object) -> float:
+    """Mean of ``direction_hits``: the share of correct calls, a no-call counting half."""
+    return float(np.mean(direction_hits(y, p_up)))
+
+
+def crps_rows(y: object, values: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """Per-row quantile CRPS (NaN where y is unknown) of rows x quantiles predictions."""
+    y_ = np.asarray(y, dtype=float).ravel()
+    q = np.asarray(values, dtype=float)
+    if q.shape != (len(y_), len(quantiles)):
+        raise MetricsError(f"quantile values of shape {q.shape} do not match {len(y_)} rows")
+    out = np.full(len(y_), np.nan)
+    ok = np.isfinite(y_)
+    if ok.any():
+        out[ok] = scoringrules.crps_quantile(
+            y_[ok], q[ok], np.asarray(quantiles, dtype=float), backend="numpy"
+        )
+    return out
+
+
+def interval_score_rows(y: object, lo: object, hi: object, coverage_level: float) -> np.ndarray:
+    """Winkler interval score per row: width plus 2/alpha times the distance outside."""
+    y_, low, high = _arrays(y, lo, hi)
+    return np.asarray(
+        scoringrules.interval_score(y_, low, high, 1.0 - coverage_level, backend="numpy"),
+        dtype=float,
+    )
+
+
+def brier_decomposition(
+    y_up: object, p: object, bins: int = RELIABILITY_BINS
+) -> tuple[float, float, float]:
+    """Murphy's reliability, resolution and uncertainty over equal-width probability bins.
+
+    Brier = reliability - resolution + uncertainty (exactly when p is constant per bin): low
+    reliability is calibrated, high resolution tells outcomes apart.
+    """
+    y_, p_ = _arrays(y_up, p)
+    base = float(np.mean(y_))
+    index = np.minimum((p_ * bins).astype(int), bins - 1)
+    reliability = resolution = 0.0
+    for b in np.unique(index):
+        rows = index == b
+        weight = rows.mean()
+        observed = float(np.mean(y_[rows]))
+        reliability += weight * (float(np.mean(p_[rows])) - observed) ** 2
+        resolution += weight * (observed - base) ** 2
+    return float(reliability), float(resolution), base * (1.0 - base)
 
 
 def interval_levels(quantiles: Sequence[float]) -> list[int]:
@@ -93,17 +148,26 @@ def _scores(rows: pd.DataFrame, quantiles: tuple[float, ...]) -> dict[str, float
         f"pinball_{quantile_column(q)}": pinball_loss(y, rows[quantile_column(q)], q)
         for q in quantiles
     }
+    values = rows[[quantile_column(q) for q in quantiles]].to_numpy(dtype=float)
     scores: dict[str, float] = {
         "n": len(rows),
         "mae": mae(y, median),
         "rmse": rmse(y, median),
+        "crps": float(np.mean(crps_rows(y, values, quantiles))),
         "pinball_mean": float(np.mean(list(pinball.values()))),
         **pinball,
     }
     for c, (lo, hi) in interval_pairs(quantiles).items():
         lower, upper = rows[quantile_column(lo)], rows[quantile_column(hi)]
         scores[f"coverage_{round(c * 100)}"] = coverage(y, lower, upper)
+        scores[f"interval_score_{round(c * 100)}"] = float(
+            np.mean(interval_score_rows(y, lower, upper, c))
+        )
     scores["brier"] = brier(up, p_up)
+    reliability, resolution, uncertainty = brier_decomposition(up, p_up)
+    scores["brier_reliability"] = reliability
+    scores["brier_resolution"] = resolution
+    scores["brier_uncertainty"] = uncertainty
     scores["log_loss"] = log_loss(up, p_up)
     scores["directional_accuracy"] = directional_accuracy(y, p_up)
     return scores
@@ -112,8 +176,9 @@ def _scores(rows: pd.DataFrame, quantiles: tuple[float, ...]) -> dict[str, float
 def evaluate(predictions: pd.DataFrame, quantiles: Sequence[float], by: list[str]) -> pd.DataFrame:
     """One row of scores per group; rows whose ``y_true`` is unknown (live rows) are ignored.
 
-    Columns: the ``by`` keys, n, mae and rmse of the median, pinball_mean, pinball_<q> per
-    quantile, coverage_<level> per symmetric interval, brier, log_loss, directional_accuracy.
+    Columns: the ``by`` keys, n, mae and rmse of the median, crps, pinball_mean, pinball_<q>
+    per quantile, coverage_<level> and interval_score_<level> per symmetric interval, brier
+    with its reliability/resolution/uncertainty, log_loss, directional_accuracy.
     """
     qs = check_quantiles(quantiles)
     if MEDIAN not in qs:
@@ -131,113 +196,3 @@ def evaluate(predictions: pd.DataFrame, quantiles: Sequence[float], by: list[str
     for keys, rows in known.groupby(by, sort=True, dropna=False):
         records.append(dict(zip(by, keys, strict=True)) | _scores(rows, qs))
     return pd.DataFrame(records)
-
-
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def baseline_predictions(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    quantiles: Sequence[float],
-    fold: int,
-    horizon: str,
-) -> pd.DataFrame:
-    """Random walk, drift and climatology forecasts for ``test``, set from ``train`` only.
-
-    random_walk: median 0, spread of the training returns around their median, p_up 0.5.
-    drift: the same spread around the training mean, p_up = Phi(mean / std).
-    climatology: the training returns' empirical quantiles, p_up = their share above 0.
-    """
-    qs = check_quantiles(quantiles)
-    for name, frame, columns in (
-        ("train", train, ["target_log_return"]),
-        ("test", test, ["trade_date", "target_date", "target_log_return"]),
-    ):
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise MetricsError(f"{name} frame lacks columns {missing} needed for baselines")
-    y = train["target_log_return"].to_numpy(dtype=float)
-    y = y[np.isfinite(y)]
-    if len(y) < 2:
-        raise MetricsError(
-            f"fold {fold}: {len(y)} training rows with a known target; baselines need at least 2"
-        )
-    empirical = np.quantile(y, qs)
-    spread = empirical - np.median(y)
-    mean, std = float(np.mean(y)), float(np.std(y, ddof=1))
-    drift_up = _normal_cdf(mean / std) if std > 0 else 0.5 + 0.5 * float(np.sign(mean))
-    specs = {
-        "random_walk": (spread, 0.5),
-        "drift": (mean + spread, drift_up),
-        "climatology": (empirical, float(np.mean(y > 0))),
-    }
-    parts = []
-    for model, (values, p_up) in specs.items():
-        part = pd.DataFrame(
-            {
-                "trade_date": test["trade_date"].to_numpy(),
-                "target_date": test["target_date"].to_numpy(),
-                "fold": np.full(len(test), fold, dtype=np.int64),
-                "model": model,
-                "model_version": model,
-                "horizon": horizon,
-                "y_true": test["target_log_return"].to_numpy(dtype=float),
-            }
-        )
-        for q, value in zip(qs, values, strict=True):
-            part[quantile_column(q)] = float(value)
-        part["p_up"] = float(p_up)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
-
-
-_SKILL_METRICS: tuple[tuple[str, str, bool], ...] = (
-    ("pinball_mean", "mean pinball loss", True),
-    ("mae", "MAE of the median", True),
-    ("brier", "Brier score", True),
-    ("directional_accuracy", "directional accuracy", False),
-)
-_BASELINE_LABELS = {
-    "random_walk": "the random walk",
-    "drift": "the drift baseline",
-    "climatology": "climatology",
-}
-
-
-def _metric_row(metrics: pd.DataFrame, model: str) -> pd.Series:
-    rows = metrics[metrics["model"] == model]
-    if len(rows) != 1:
-        raise MetricsError(
-            f"expected one metrics row for model {model!r}, found {len(rows)}; pass the overall "
-            f"metrics (evaluate(..., by=['model'])) for a single horizon"
-        )
-    return rows.iloc[0]
-
-
-def skill_summary(metrics: pd.DataFrame, model: str, baseline: str = "random_walk") -> list[str]:
-    """Plain-English sentences saying whether ``model`` beats ``baseline``, metric by metric.
-
-    A tie or a worse score reads "does NOT beat": a model earns "beats" only by being better.
-    """
-    if "model" not in metrics.columns:
-        raise MetricsError("metrics lack a 'model' column; use evaluate(..., by=['model'])")
-    ours, theirs = _metric_row(metrics, model), _metric_row(metrics, baseline)
-    label = _BASELINE_LABELS.get(baseline, f"the {baseline} baseline")
-    lines = []
-    for column, name, lower_is_better in _SKILL_METRICS:
-        if column not in metrics.columns:
-            continue
-        a, b = float(ours[column]), float(theirs[column])
-        if not (math.isfinite(a) and math.isfinite(b)):
-            lines.append(f"{model} cannot be compared with {label} on {name} (missing value).")
-            continue
-        better = a < b if lower_is_better else a > b
-        if column == "directional_accuracy":
-            values = f"{a:.1%} vs {b:.1%}"
-        else:
-            values = f"{a:.4f} vs {b:.4f}"
-        verdict = "beats" if better else "does NOT beat"
-        lines.append(f"{model} {verdict} {label} on {name} ({values}).")
-    return lines

@@ -23,6 +23,7 @@ PUBLISHED_TABLES: tuple[str, ...] = (
     "forecasts.zl_forecasts_daily",
     "forecasts.zl_explainers_daily",
     "forecasts.zl_backtest_metrics",
+    "forecasts.zl_backtest_verdicts",
 )
 ASSERTION_RESULTS = "market_data.assertion_results"
 HORIZON_TEMPLATE = Path("training", "vw_zl_horizon_v1.sql")

@@ -1,4 +1,4 @@
-"""Report plots: folds, skill against baselines, interval coverage, fan chart, drivers."""
+"""Report plots: folds, skill with its uncertainty, coverage, reliability, PIT, fan, drivers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ import pandas as pd
 
 from zlflow.models.base import quantile_column
 
-BASELINES = ("random_walk", "drift", "climatology")
+BASELINES = ("random_walk", "drift", "climatology", "garch")
+VERDICT_COLORS = {
+    "beats": "tab:green",
+    "loses": "tab:red",
+    "no significant difference": "tab:gray",
+}
 
 
 def _save(fig: plt.Figure, path: str | Path) -> None:
@@ -49,23 +54,82 @@ def plot_folds(frame: pd.DataFrame, folds: pd.DataFrame, path: str | Path) -> No
     _save(fig, path)
 
 
-def plot_skill(metrics: pd.DataFrame, path: str | Path) -> None:
-    """Overall metrics of each model next to the naive baselines."""
-    panels = [
-        ("pinball_mean", "mean pinball loss (lower is better)"),
-        ("mae", "MAE of the median (lower is better)"),
-        ("brier", "Brier score (lower is better)"),
-        ("directional_accuracy", "directional accuracy (higher is better)"),
+def plot_skill(verdicts: pd.DataFrame, path: str | Path) -> None:
+    """Every metric's difference from its baseline with a 95% block-bootstrap interval.
+
+    One panel per metric, so no chart shows only the metric a model wins; bars are green
+    where the model significantly beats the baseline, red where it loses, grey otherwise.
+    """
+    shown = verdicts[
+        ((verdicts["baseline"] == "random_walk") & (verdicts["metric"] != "directional_accuracy"))
+        | (
+            (verdicts["baseline"] == "majority direction")
+            & (verdicts["metric"] == "directional_accuracy")
+        )
+        | ((verdicts["baseline"] == "climatology") & (verdicts["metric"] == "brier"))
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.5))
-    colors = ["tab:gray" if m in BASELINES else "tab:green" for m in metrics["model"]]
-    for ax, (column, title) in zip(axes, panels, strict=True):
-        ax.bar(metrics["model"], metrics[column], color=colors)
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(axis="x", rotation=45, labelsize=8)
-        low, high = metrics[column].min(), metrics[column].max()
-        pad = (high - low) * 0.5 or abs(high) * 0.05 or 0.01
-        ax.set_ylim(low - pad, high + pad)
+    panels = list(dict.fromkeys(zip(shown["metric"], shown["baseline"], strict=True)))
+    fig, axes = plt.subplots(
+        1, max(len(panels), 1), figsize=(3.2 * max(len(panels), 1), 3.8), squeeze=False
+    )
+    for ax, (metric, baseline) in zip(axes[0], panels, strict=False):
+        rows = shown[(shown["metric"] == metric) & (shown["baseline"] == baseline)]
+        x = np.arange(len(rows))
+        diff = rows["difference"].to_numpy()
+        err = np.vstack([diff - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - diff])
+        colors = [VERDICT_COLORS.get(v, "tab:gray") for v in rows["verdict"]]
+        ax.bar(x, diff, color=colors)
+        ax.errorbar(x, diff, yerr=np.abs(err), fmt="none", ecolor="black", lw=0.8, capsize=2)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(x, rows["model"], rotation=45, fontsize=8)
+        better = "above" if metric == "directional_accuracy" else "below"
+        ax.set_title(
+            f"{rows['label'].iloc[0]}\nvs {baseline.replace('_', ' ')} ({better} 0 = better)",
+            fontsize=8,
+        )
+    fig.suptitle(
+        "Difference from the baseline with 95% block-bootstrap CI "
+        "(green: beats, red: loses, grey: no significant difference, DM p < 0.05)",
+        fontsize=9,
+    )
+    _save(fig, path)
+
+
+def plot_reliability(reliability: pd.DataFrame, path: str | Path) -> None:
+    """Observed share of rises against the forecast p_up, per model (diagonal = calibrated)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="perfectly reliable")
+    for model, rows in reliability.groupby("model"):
+        sizes = 10 + 140 * rows["n"] / max(reliability["n"].max(), 1)
+        ax.plot(rows["mean_p_up"], rows["observed"], lw=1, alpha=0.7)
+        ax.scatter(rows["mean_p_up"], rows["observed"], s=sizes, alpha=0.7, label=model)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("forecast probability of a rise (bin mean)")
+    ax.set_ylabel("observed share of rises")
+    ax.set_title("Reliability diagram (marker size: forecasts in the bin)", fontsize=9)
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_pit(pit: pd.DataFrame, path: str | Path) -> None:
+    """Share of outcomes between consecutive quantiles over its nominal mass (1 = calibrated)."""
+    models = list(dict.fromkeys(pit["model"]))
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    width = 0.8 / max(len(models), 1)
+    for k, model in enumerate(models):
+        rows = pit[pit["model"] == model].reset_index(drop=True)
+        ax.bar(np.arange(len(rows)) + k * width, rows["ratio"], width=width, label=model)
+    rows = pit[pit["model"] == models[0]].reset_index(drop=True) if models else pit
+    labels = [f"{lo:g}-{hi:g}" for lo, hi in zip(rows["bin_low"], rows["bin_high"], strict=True)]
+    ax.set_xticks(np.arange(len(rows)) + 0.4 - width / 2, labels, fontsize=7, rotation=30)
+    ax.axhline(1, color="black", ls="--", lw=1)
+    ax.set_xlabel("between quantiles")
+    ax.set_ylabel("observed / nominal share")
+    ax.set_title(
+        "PIT histogram: flat at 1 is calibrated; high outer bars = bands too narrow", fontsize=9
+    )
+    ax.legend(fontsize=7, ncol=3)
     _save(fig, path)
 
 
@@ -97,7 +161,10 @@ def plot_fan(
     fig, ax = plt.subplots(figsize=(11, 4.5))
     ax.plot(recent["trade_date"], recent["close"], color="black", lw=1, label="ZL close")
     lo95, lo80, mid, hi80, hi95 = (quantile_column(q) for q in _fan_levels(quantiles))
-    shown = oos[oos["target_date"] >= start].sort_values("target_date")
+    # One model's bands: the ensemble (the headline forecast) when there is one.
+    headline = "ensemble" if "ensemble" in set(oos["model"]) else sorted(oos["model"])[0]
+    shown = oos[(oos["model"] == headline) & (oos["target_date"] >= start)]
+    shown = shown.sort_values("target_date")
     if not shown.empty:
         base = shown["close"].to_numpy()
         when = shown["target_date"]
@@ -107,7 +174,7 @@ def plot_fan(
             base * np.exp(shown[hi95]),
             color="tab:blue",
             alpha=0.15,
-            label="OOS 95% band",
+            label=f"{headline} out-of-sample 95% band",
         )
         ax.fill_between(
             when,
@@ -115,7 +182,7 @@ def plot_fan(
             base * np.exp(shown[hi80]),
             color="tab:blue",
             alpha=0.3,
-            label="OOS 80% band",
+            label=f"{headline} out-of-sample 80% band",
         )
         ax.plot(when, base * np.exp(shown[mid]), color="tab:blue", lw=0.8, label="OOS median")
     for row in forecast.itertuples():

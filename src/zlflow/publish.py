@@ -23,6 +23,7 @@ TABLE_KEYS: Mapping[str, tuple[str, ...]] = {
     "zl_forecasts_daily": ("as_of_date", "horizon", "model", "model_version"),
     "zl_explainers_daily": ("as_of_date", "horizon", "model", "model_version", "feature"),
     "zl_backtest_metrics": ("horizon", "model", "scope", "scope_value"),
+    "zl_backtest_verdicts": ("horizon", "model", "metric", "baseline"),
 }
 
 
@@ -31,6 +32,7 @@ TABLE_LAYOUT: Mapping[str, tuple[str, tuple[str, ...]]] = {
     "zl_forecasts_daily": ("DATE_TRUNC(as_of_date, MONTH)", ("model", "horizon")),
     "zl_explainers_daily": ("DATE_TRUNC(as_of_date, MONTH)", ("model", "horizon")),
     "zl_backtest_metrics": ("", ("model", "horizon")),
+    "zl_backtest_verdicts": ("", ("model", "horizon")),
 }
 
 
@@ -62,7 +64,9 @@ def forecast_rows(
         "close",
     ]
     qcols = [quantile_column(q) for q in quantiles]
-    frame = pd.concat([backtest, live], ignore_index=True)[[*columns, *qcols, "p_up"]].copy()
+    extra = ["p_up", "direction_skill"]
+    frame = pd.concat([backtest, live], ignore_index=True)[[*columns, *qcols, *extra]].copy()
+    frame["direction_skill"] = frame["direction_skill"].astype(float)
     for q in qcols:
         frame[f"price_{q}"] = frame["close"] * np.exp(frame[q])
     frame["fold"] = frame["fold"].astype("int64")
@@ -107,6 +111,14 @@ def metric_rows(
     return frame[leading + [c for c in frame.columns if c not in leading]]
 
 
+def verdict_rows(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Verdicts of every horizon in the upload schema (n as int64)."""
+    frame = verdicts.copy()
+    frame["n"] = frame["n"].astype("int64")
+    frame["hac_lag"] = frame["hac_lag"].astype("int64")
+    return frame
+
+
 def _schemas(quantiles: Sequence[float]) -> dict[str, pa_schema.DataFrameSchema]:
     qcols = [quantile_column(q) for q in sorted(quantiles)]
     ordered = pa_schema.Check(
@@ -142,6 +154,29 @@ def _schemas(quantiles: Sequence[float]) -> dict[str, pa_schema.DataFrameSchema]
                 "model_version": pa_schema.Column(str),
                 "feature": pa_schema.Column(str),
                 "value": pa_schema.Column(float),
+            }
+        ),
+        "zl_backtest_verdicts": pa_schema.DataFrameSchema(
+            {
+                "horizon": pa_schema.Column(str),
+                "model": pa_schema.Column(str),
+                "metric": pa_schema.Column(str),
+                "baseline": pa_schema.Column(str),
+                "n": pa_schema.Column("int64", pa_schema.Check.gt(1)),
+                "p_value": pa_schema.Column(float, pa_schema.Check.in_range(0, 1)),
+                "verdict": pa_schema.Column(
+                    str,
+                    pa_schema.Check.isin(
+                        [
+                            "beats",
+                            "loses",
+                            "no significant difference",
+                            "holds",
+                            "under-covers",
+                            "over-covers",
+                        ]
+                    ),
+                ),
             }
         ),
         "zl_backtest_metrics": pa_schema.DataFrameSchema(

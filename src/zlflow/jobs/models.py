@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from zlflow import plots
-from zlflow.backtest import fit_fold, fold_baselines, live_forecast, read_training
+from zlflow.backtest import LIVE_FOLD, fit_fold, live_forecast, priced, read_training
+from zlflow.baselines import BASELINE_MODELS, fold_baselines
 from zlflow.calendar import trading_days
-from zlflow.calibrate import calibrate_walk_forward
+from zlflow.calibrate import CalibrationSettings, calibrate_online
+from zlflow.ensemble import ENSEMBLE, combine
 from zlflow.explain import contributions_long
 from zlflow.export import fingerprint
 from zlflow.folds import (
@@ -28,10 +31,12 @@ from zlflow.folds import (
 from zlflow.jobs import connect
 from zlflow.loading import load_frame, write_parquet_atomic
 from zlflow.markers import object_marker, write_json_atomic
-from zlflow.metrics import evaluate, interval_levels, skill_summary
+from zlflow.metrics import evaluate, interval_levels
 from zlflow.models import get_model
 from zlflow.models.base import dated_features
 from zlflow.tuning import tune
+from zlflow.verdicts import pit_table, reliability_table, summary_lines, verdict_table
+from zlflow.volatility import with_sigma
 
 log = logging.getLogger("zlflow")
 
@@ -194,33 +199,104 @@ def run_fit_fold(
 
 
 def run_calibrate(
+    data: str,
     predictions: Sequence[str],
+    settings: Mapping[str, Any],
+    calibration: Mapping[str, Any],
+    horizon_days: int,
+    output: str,
+) -> None:
+    frame, _ = read_training(data)
+    oos = pd.concat([pd.read_parquet(p) for p in predictions], ignore_index=True)
+    calibrated = calibrate_online(
+        with_sigma(oos, frame, horizon_days),
+        settings["quantiles"],
+        CalibrationSettings.from_config(calibration),
+    )
+    write_parquet_atomic(calibrated, output)
+    _log_calibration(calibrated)
+
+
+def _log_calibration(calibrated: pd.DataFrame) -> None:
+    for model, rows in calibrated.groupby("model"):
+        log.info(
+            "%s: %d rows over %d folds, %d calibrated from outcomes known at their date; "
+            "state at the last row: %s",
+            model,
+            len(rows),
+            rows["fold"].nunique(),
+            int(rows["calibrated"].sum()),
+            rows.sort_values("trade_date")["calibration"].iloc[-1],
+        )
+
+
+def run_baselines(
+    data: str,
+    folds: str,
+    horizon: str,
+    horizon_days: int,
     settings: Mapping[str, Any],
     calibration: Mapping[str, Any],
     output: str,
 ) -> None:
-    oos = pd.concat([pd.read_parquet(p) for p in predictions], ignore_index=True)
-    calibrated = calibrate_walk_forward(
-        oos,
+    frame, _ = read_training(data)
+    raw = fold_baselines(frame, read_folds(folds), settings["quantiles"], horizon, horizon_days)
+    # Intervals are calibrated like the models'; a baseline's p_up is its definition (the
+    # random walk stays a coin, climatology the training share of rises).
+    calibrated = calibrate_online(
+        with_sigma(raw, frame, horizon_days),
         settings["quantiles"],
-        method=calibration["direction"],
-        min_history=calibration["min_history"],
+        replace(CalibrationSettings.from_config(calibration), shrink_direction=False),
     )
     write_parquet_atomic(calibrated, output)
-    log.info(
-        "%d out-of-sample rows over %d folds calibrated from earlier folds",
-        len(calibrated),
-        calibrated["fold"].nunique(),
-    )
+    _log_calibration(calibrated)
 
 
-def run_baselines(
-    data: str, folds: str, horizon: str, settings: Mapping[str, Any], output: str
+def run_ensemble(
+    models: Sequence[str],
+    live: Sequence[str],
+    baselines: str,
+    members: Sequence[str],
+    horizon_days: int,
+    settings: Mapping[str, Any],
+    calibration: Mapping[str, Any],
+    ensemble: Mapping[str, Any],
+    oos: str,
+    forecast: str,
 ) -> None:
-    frame, _ = read_training(data)
-    baselines = fold_baselines(frame, read_folds(folds), settings["quantiles"], horizon)
-    write_parquet_atomic(baselines, output)
-    log.info("%d baseline rows for %s", len(baselines), sorted(baselines["model"].unique()))
+    """Combine members' calibrated forecasts (backtest and live) and calibrate the result."""
+    quantiles = settings["quantiles"]
+    model_rows = [pd.read_parquet(p) for p in [*models, *live]]
+    frames = [*model_rows, pd.read_parquet(baselines)]
+    everything = pd.concat(frames, ignore_index=True)
+    chosen = everything[everything["model"].isin(members)]
+    absent = sorted(set(members) - set(chosen["model"]))
+    if absent:
+        raise ValueError(f"ensemble members {absent} have no forecasts")
+    combined = combine(
+        chosen, quantiles, window=ensemble["window"], min_history=calibration["min_history"]
+    )
+    for model, dropped in combined.attrs.get("dropped_dates", {}).items():
+        log.warning("%s: %d dates not shared by every member are left out", model, dropped)
+    # The members' bands are calibrated already and their average holds its coverage; a
+    # second conformal layer measured worse (see docs/forecasts.md), so only p_up is
+    # calibrated here.
+    direction_only = replace(CalibrationSettings.from_config(calibration), intervals=False)
+    calibrated = calibrate_online(combined, quantiles, direction_only)
+    backtest = calibrated[calibrated["fold"] != LIVE_FOLD]
+    current = priced(calibrated[calibrated["fold"] == LIVE_FOLD], quantiles, horizon_days)
+    # The live target date is the members' (worked out from the exchange calendar).
+    targets = pd.concat([pd.read_parquet(p) for p in live])["target_date"].unique()
+    if len(targets) != 1 or len(current) != 1:
+        raise ValueError(
+            f"members' live forecasts disagree: {len(current)} live rows, targets {targets}"
+        )
+    current["target_date"] = pd.Timestamp(targets[0])
+    write_parquet_atomic(backtest, oos)
+    write_parquet_atomic(current, forecast)
+    _log_calibration(calibrated)
+    weights = [c for c in combined.columns if c.startswith("weight_")]
+    log.info("member weights at the live date: %s", combined[weights].iloc[-1].round(3).to_dict())
 
 
 def run_live_forecast(
@@ -240,14 +316,10 @@ def run_live_forecast(
 ) -> None:
     frame, features = read_training(data)
     best = json.loads(Path(params).read_text())["params"]
-    oos = pd.read_parquet(history)
-    history_rows = oos.assign(
-        **{c.removeprefix("raw_"): oos[c] for c in oos if c.startswith("raw_")}
-    )
     result = live_forecast(
         frame,
         features,
-        history_rows,
+        pd.read_parquet(history),
         model=model,
         horizon=horizon,
         horizon_days=horizon_days,
@@ -280,13 +352,16 @@ def run_live_forecast(
     )
     row = result.iloc[0]
     log.info(
-        "live %s %s forecast from %s to %s: median %.4f, p_up %.3f, price median %.2f",
+        "live %s %s forecast from %s to %s: median %.4f, p_up %.3f (model %.3f, direction "
+        "skill on earlier outcomes %s), price median %.2f",
         model,
         horizon,
         row["as_of_date"].date(),
         row["target_date"].date(),
         row["q50"],
         row["p_up"],
+        row["raw_p_up"],
+        "n/a" if pd.isna(row["direction_skill"]) else f"{row['direction_skill']:+.3f}",
         row["price_q50"],
     )
 
@@ -302,29 +377,50 @@ def run_forecast_table(forecasts: Sequence[str], parquet: str, json_path: str) -
 def run_metrics(
     models: Sequence[str],
     baselines: str,
+    horizon: str,
+    horizon_days: int,
     settings: Mapping[str, Any],
-    overall: str,
-    by_fold: str,
-    by_regime: str,
-    summary: str,
+    outputs: Mapping[str, str],
 ) -> None:
+    """Scores, verdicts with significance, reliability and PIT tables, and the summary."""
     quantiles = settings["quantiles"]
     oos = pd.concat([pd.read_parquet(p) for p in [*models, baselines]], ignore_index=True)
-    # Fold 0 has no earlier folds to calibrate on: score every model and baseline on the
-    # folds where all of them are calibrated or need no calibration.
+    oos = oos[oos["fold"] != LIVE_FOLD]
+    # The first fold is where calibration learns (its outcomes mature during it): score the
+    # later folds, where every model and baseline is calibrated from earlier outcomes.
     scored = oos[oos["fold"] >= 1]
-    evaluate(scored, quantiles, ["model"]).to_csv(overall, index=False)
-    evaluate(oos, quantiles, ["model", "fold"]).to_csv(by_fold, index=False)
-    evaluate(scored, quantiles, ["model", "regime"]).to_csv(by_regime, index=False)
-    metrics = pd.read_csv(overall)
+    uncalibrated_rows = scored[~scored["calibrated"].astype(bool)]
+    if not uncalibrated_rows.empty:
+        log.warning(
+            "%d scored rows are not calibrated (too few matured outcomes): %s",
+            len(uncalibrated_rows),
+            uncalibrated_rows.groupby("model").size().to_dict(),
+        )
+    evaluate(scored, quantiles, ["model"]).to_csv(outputs["overall"], index=False)
+    evaluate(oos, quantiles, ["model", "fold"]).to_csv(outputs["by_fold"], index=False)
+    evaluate(scored, quantiles, ["model", "regime"]).to_csv(outputs["by_regime"], index=False)
+    verdicts = verdict_table(scored, quantiles, horizon_days, seed=settings["seed"])
+    verdicts.to_csv(outputs["verdicts"], index=False)
+    reliability_table(scored).to_csv(outputs["reliability"], index=False)
+    pit_table(scored, quantiles).to_csv(outputs["pit"], index=False)
+    ranked = (
+        [ENSEMBLE]
+        + sorted(set(scored["model"]) - {ENSEMBLE} - set(BASELINE_MODELS))
+        + [m for m in BASELINE_MODELS if m not in ("random_walk", "climatology")]
+    )
     lines = [
-        f"Out-of-sample folds 1..{int(scored['fold'].max())} ({scored['trade_date'].nunique()} "
-        f"test dates); intervals calibrated on earlier folds only."
+        f"Horizon {horizon} ({horizon_days} sessions): out-of-sample folds 1.."
+        f"{int(scored['fold'].max())}, {scored['trade_date'].nunique()} forecast dates. Every "
+        f"forecast was calibrated only from outcomes known on its date.",
+        "Verdict rule: 'beats'/'loses' only with a Diebold-Mariano p < 0.05 (Newey-West "
+        f"variance, lag {int(verdicts['hac_lag'].max())}); coverage 'holds' when its 95% "
+        "block-bootstrap interval contains the nominal level.",
+        "",
+        *summary_lines(
+            verdicts, horizon, horizon_days, [m for m in ranked if m in set(verdicts["model"])]
+        ),
     ]
-    for model in sorted(set(metrics["model"]) - {"random_walk", "drift", "climatology"}):
-        lines += skill_summary(metrics, model, "random_walk")
-        lines += skill_summary(metrics, model, "climatology")
-    Path(summary).write_text("\n".join(lines) + "\n")
+    Path(outputs["summary"]).write_text("\n".join(lines) + "\n")
     log.info("\n%s", "\n".join(lines))
     log.info("coverage levels %s", interval_levels(quantiles))
 
@@ -332,8 +428,10 @@ def run_metrics(
 def run_plots(
     data: str,
     folds: str,
-    metrics: str,
+    verdicts: str,
     by_fold: str,
+    reliability: str,
+    pit: str,
     oos: Sequence[str],
     forecast: str,
     shap: Sequence[str],
@@ -344,8 +442,10 @@ def run_plots(
     frame, _ = read_training(data)
     quantiles = settings["quantiles"]
     plots.plot_folds(frame, read_folds(folds), outputs["folds"])
-    plots.plot_skill(pd.read_csv(metrics), outputs["skill"])
+    plots.plot_skill(pd.read_csv(verdicts), outputs["skill"])
     plots.plot_coverage(pd.read_csv(by_fold), interval_levels(quantiles), outputs["coverage"])
+    plots.plot_reliability(pd.read_csv(reliability), outputs["reliability"])
+    plots.plot_pit(pd.read_csv(pit), outputs["pit"])
     calibrated = pd.concat([pd.read_parquet(p) for p in oos], ignore_index=True)
     plots.plot_fan(frame, calibrated, pd.read_parquet(forecast), quantiles, outputs["fan"])
     drivers = pd.concat([pd.read_parquet(p) for p in shap], ignore_index=True)

@@ -12,7 +12,7 @@ import pandas as pd
 from zlflow.dashboard import build_dashboard
 from zlflow.jobs import connect
 from zlflow.markers import write_json_atomic
-from zlflow.publish import explainer_rows, forecast_rows, metric_rows, upload
+from zlflow.publish import explainer_rows, forecast_rows, metric_rows, upload, verdict_rows
 
 log = logging.getLogger("zlflow")
 
@@ -100,6 +100,24 @@ def run_upload_metrics(
         warehouse,
         "zl_backtest_metrics",
         pd.concat(parts, ignore_index=True),
+        quantiles,
+        snapshot,
+        marker,
+    )
+
+
+def run_upload_verdicts(
+    warehouse: Mapping[str, Any],
+    verdicts: Sequence[str],
+    quantiles: Sequence[float],
+    snapshot: str,
+    marker: str,
+) -> None:
+    frame = pd.concat([pd.read_csv(p, dtype={"horizon": str}) for p in verdicts])
+    _upload(
+        warehouse,
+        "zl_backtest_verdicts",
+        verdict_rows(frame.reset_index(drop=True)),
         quantiles,
         snapshot,
         marker,
