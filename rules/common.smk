@@ -11,6 +11,7 @@ from zlflow.config import check_config
 from zlflow.errors import ConfigError
 from zlflow.objects import (
     ASSERTION_RESULTS,
+    deploy_order,
     RAW_TABLES,
     SQL_DATASETS,
     assertion_objects,
@@ -22,6 +23,7 @@ from zlflow.objects import (
 from zlflow.reference import REFERENCE_TABLES, config_subset
 from zlflow.pipeline import user_files
 from zlflow.sources.files import kept_sample_sources, specs_from_config
+from zlflow.warehouse.wap import LAYERS, candidate_datasets
 
 try:
     check_config(config, Path(workflow.basedir, "config", "schema.yaml"))
@@ -34,6 +36,7 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 RESULTS = f"results/{config['experiment']}"
+PUBLISHED_MARKER = f"{RESULTS}/published.json"
 SQL_DIR = "sql"
 OBJECTS = sql_objects(SQL_DIR, config["horizons"])
 ASSERTIONS = assertion_objects(SQL_DIR)
@@ -54,14 +57,16 @@ wildcard_constraints:
     horizon=alternation(config["horizons"]),
 
 
-def warehouse_params():
-    """What a job needs to connect: backend, its settings and dataset names."""
+def warehouse_params(candidate=False):
+    """What a job needs to connect: backend, its settings and dataset names (for a job
+    that builds or audits the candidate, the candidate mapping: write-audit-publish)."""
     duckdb = dict(config.get("duckdb", {}))
     duckdb["path"] = str(Path(RESULTS, duckdb.get("path", "warehouse.duckdb")))
+    datasets = dict(config["datasets"])
     params = {
         "backend": config["backend"],
         "duckdb": duckdb,
-        "datasets": dict(config["datasets"]),
+        "datasets": candidate_datasets(datasets) if candidate else datasets,
     }
     if config["backend"] == "bigquery":
         # Where the warehouse is, not the cost caps: a new cap must not rerun every job.
@@ -113,10 +118,34 @@ def sql_object(wildcards):
 
 
 def deploy_inputs(wildcards):
-    """The object's SQL file and the markers of everything it reads."""
+    """The object's SQL file and the markers of everything it reads (an API view reads
+    the published layers: their one marker)."""
     obj = sql_object(wildcards)
     deps = check_references(obj, KNOWN_OBJECTS)
-    return {"sql": str(obj.path), "upstream": markers(deps)}
+    if obj.dataset in LAYERS:
+        return {"sql": str(obj.path), "upstream": markers(deps)}
+    published = [
+        d for d in deps if d.split(".")[0] in LAYERS and d != ASSERTION_RESULTS
+    ]
+    others = [d for d in deps if d not in published]
+    upstream = markers(others) + ([PUBLISHED_MARKER] if published else [])
+    return {"sql": str(obj.path), "upstream": upstream}
+
+
+def publish_objects():
+    """Every object of the candidate, loaded tables first, then SQL objects in deploy
+    order, with what the publish job needs to recreate views over published datasets."""
+    keys = {f"{Path(m).parent.name}.{Path(m).stem}" for m in warehouse_markers()}
+    loaded = sorted(k for k in keys if k not in OBJECTS)
+    ordered = [k for k in deploy_order(OBJECTS) if k in keys]
+    return {k: None for k in loaded} | {
+        k: {
+            "sql": str(OBJECTS[k].path),
+            "name": OBJECTS[k].name,
+            "template_vars": dict(OBJECTS[k].template_vars),
+        }
+        for k in ordered
+    }
 
 
 def assertion_inputs(wildcards):
@@ -338,7 +367,10 @@ def cost_guard_inputs(wildcards):
     if config["backend"] != "bigquery":
         return {}
     files = [obj.path for obj in [*OBJECTS.values(), *ASSERTIONS.values()]]
-    return {"sql": sorted(set(map(str, files))), "markers": warehouse_markers()}
+    return {
+        "sql": sorted(set(map(str, files))),
+        "markers": warehouse_markers() + [PUBLISHED_MARKER],
+    }
 
 
 def built_objects():

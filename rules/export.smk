@@ -1,13 +1,10 @@
-# Export: each horizon's training view to Parquet, once every assertion has passed.
-# Assertions gate the export but do not make it stale: they are ancient() inputs.
+# Export: each horizon's published training view to Parquet. Publishing waits for every
+# assertion, so the export reads only audited data.
 
 
 rule export_training:
     input:
-        view=lambda wildcards: marker(
-            f"training.{horizon_view_name(wildcards.horizon)}"
-        ),
-        assertions=ancient(assertion_markers()),
+        published=PUBLISHED_MARKER,
     output:
         parquet=f"{RESULTS}/export/zl_{{horizon}}_v1.parquet",
         sidecar=f"{RESULTS}/export/zl_{{horizon}}_v1.json",

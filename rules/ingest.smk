@@ -17,7 +17,7 @@ rule ingest_fred:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=warehouse_params(candidate=True),
         source="fred",
         settings=fred_settings,
         date_range=ingest_range("fred"),
@@ -39,7 +39,7 @@ rule ingest_weather:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=warehouse_params(candidate=True),
         source="weather",
         settings=weather_settings,
         date_range=ingest_range("weather"),
@@ -61,7 +61,7 @@ rule ingest_databento:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=warehouse_params(candidate=True),
         source="databento",
         settings=databento_settings,
         date_range=ingest_range("databento"),
@@ -83,7 +83,7 @@ rule ingest_synthetic:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=warehouse_params(candidate=True),
         source="synthetic",
         settings=synthetic_settings(),
         date_range=ingest_range("synthetic"),
@@ -110,7 +110,7 @@ rule ingested_table:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=warehouse_params(candidate=True),
     script:
         "../scripts/ingested_table.py"
 

@@ -1,5 +1,6 @@
-# Warehouse layers: load raw and reference tables, deploy one SQL object per job, assert.
-# Every output is a JSON marker describing what was done in the warehouse.
+# Warehouse layers, write-audit-publish: load raw and reference tables and deploy one SQL
+# object per job into candidate datasets, assert on the candidate, then publish every
+# object at once. Every output is a JSON marker describing what was done in the warehouse.
 
 
 rule load_raw:
@@ -19,7 +20,7 @@ rule load_raw:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=warehouse_params(candidate=True),
         sample_dir=config["sample_dir"],
         files=raw_file_entries,
     script:
@@ -39,7 +40,7 @@ rule load_reference:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=warehouse_params(candidate=True),
         settings=reference_settings,
     script:
         "../scripts/load_reference.py"
@@ -59,7 +60,9 @@ rule deploy_object:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=lambda wildcards: warehouse_params(
+            candidate=wildcards.sql_dataset != "api"
+        ),
         name=lambda wildcards: wildcards.sql_name,
         template_vars=lambda wildcards: sql_object(wildcards).template_vars,
     script:
@@ -80,15 +83,39 @@ rule run_assertion:
     resources:
         warehouse=1,
     params:
-        warehouse=warehouse_params(),
+        warehouse=warehouse_params(candidate=True),
     script:
         "../scripts/run_assertion.py"
 
 
+rule publish_warehouse:
+    """Replace the published layers by the audited candidate, every object at once."""
+    input:
+        candidate=warehouse_markers(),
+        # Assertions gate publishing but an edited assertion alone republishes nothing.
+        assertions=ancient(assertion_markers()),
+    output:
+        PUBLISHED_MARKER,
+    log:
+        f"{RESULTS}/logs/publish_warehouse.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/publish_warehouse.tsv"
+    conda:
+        "../envs/zlflow.yaml"
+    resources:
+        warehouse=1,
+    params:
+        warehouse=warehouse_params(candidate=True),
+        objects=publish_objects(),
+    script:
+        "../scripts/publish_warehouse.py"
+
+
 rule warehouse:
-    """Load and deploy every warehouse object."""
+    """Build, audit and publish every warehouse object."""
     input:
         warehouse_markers(),
+        PUBLISHED_MARKER,
 
 
 rule assertions:

@@ -27,11 +27,13 @@ from werkzeug import Request, Response
 from workflow_tools import NETWORK_GUARD, SNAKEMAKE, copy_workflow
 
 from zlflow.warehouse.duckdb import DuckDBWarehouse
+from zlflow.warehouse.wap import candidate_datasets
 
 pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RESULTS = Path("results", "live")
+CANDIDATE = candidate_datasets({"market_data": "market_data", "staging": "staging"})
 FRED_PATH = "/fred/series/observations"
 ARCHIVE_PATH = "/v1/archive"
 KEY = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # a fake FRED-shaped key, only ever local
@@ -170,15 +172,17 @@ def planned_jobs(workdir: Path, *targets: str, env: dict[str, str]) -> set[tuple
 
 
 def table(workdir: Path, name: str) -> pd.DataFrame:
-    """A market_data table's rows in a canonical order (empty if it does not exist)."""
+    """A candidate market_data table's rows in a canonical order (empty if it does not
+    exist): ingest writes the candidate, which is published once audited."""
     path = workdir / RESULTS / "warehouse.duckdb"
-    with DuckDBWarehouse(path, {"market_data": "market_data"}) as wh:
+    with DuckDBWarehouse(path, {"market_data": CANDIDATE["market_data"]}) as wh:
         names = wh.query_native(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'market_data'"
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $s",
+            {"s": CANDIDATE["market_data"]},
         ).column("table_name")
         if name not in names.to_pylist():
             return pd.DataFrame()
-        frame = wh.query_native(f"SELECT * FROM market_data.{name}").to_pandas()
+        frame = wh.query_arrow(f"SELECT * FROM ${{market_data}}.{name}").to_pandas()
     return frame.sort_values(list(frame.columns)).reset_index(drop=True)
 
 
@@ -289,13 +293,13 @@ def test_staging_reads_the_ingested_tables(workdir: Path) -> None:
     raw_fred = json.loads((workdir / RESULTS / "warehouse/market_data/raw_fred.json").read_text())
     assert raw_fred["rows"] == 5 and raw_fred["ingests"][0]["source"] == "fred:DGS10"
     path = workdir / RESULTS / "warehouse.duckdb"
-    with DuckDBWarehouse(path, {"staging": "staging"}) as wh:
-        macro = wh.query_native(
-            "SELECT obs_date, available_date, value FROM staging.macro_releases "
+    with DuckDBWarehouse(path, {"staging": CANDIDATE["staging"]}) as wh:
+        macro = wh.query_arrow(
+            "SELECT obs_date, available_date, value FROM ${staging}.macro_releases "
             "WHERE series_id = 'DGS10' ORDER BY obs_date"
         ).to_pandas()
-        stations = wh.query_native(
-            "SELECT DISTINCT station_id FROM staging.weather_daily"
+        stations = wh.query_arrow(
+            "SELECT DISTINCT station_id FROM ${staging}.weather_daily"
         ).to_pandas()
     assert len(macro) == 4 and macro["value"].iloc[-1] == 4.05  # DGS10 on 2024-01-05
     lag = pd.to_datetime(macro["available_date"]) - pd.to_datetime(macro["obs_date"])

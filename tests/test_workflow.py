@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from test_wap import published_fingerprints
 from workflow_tools import ROOT, SNAKEMAKE, copy_workflow
 
 from zlflow.warehouse.duckdb import DuckDBWarehouse
@@ -134,6 +136,7 @@ def test_editing_a_feature_reruns_it_and_its_dependents_only(built: Path) -> Non
             ("deploy_object", "results/default/warehouse/training/vw_zl_1m_v1.json"),
             ("run_assertion", "results/default/assertions/features_nulls_only_in_warmup.json"),
             ("run_assertion", "results/default/assertions/layer_row_counts.json"),
+            ("publish_warehouse", "results/default/published.json"),
             ("export_training", "results/default/export/zl_1m_v1.parquet"),
             ("export", ""),
         }
@@ -181,6 +184,38 @@ def test_a_failing_assertion_stops_the_run_and_leaves_no_marker(built: Path) -> 
         sql.write_text(original)
     snakemake(built, "--cores", "2", "export")
     assert marker.exists()
+
+
+def test_a_bad_user_file_is_said_once_and_publishes_nothing(built: Path) -> None:
+    """The documented user-file path (`source: files`): a ZL file with two bad rows is
+    refused by its load job, named once with file, line and rule and no traceback, and
+    no published table or view changes."""
+    bars = pd.read_parquet(ROOT / "data" / "sample" / "zl_daily_tradingview.parquet")
+    bars = bars.reset_index()
+    bars.loc[10, "close"] = -1.0
+    bars.loc[20, "high"] = 1.0
+    bars.to_csv(built / "my_zl.csv", index=False)
+    entry = (
+        "{path: my_zl.csv, symbol: ZL, source: tradingview, "
+        "label_kind: session_open_sao_paulo, columns: {date: datetime}}"
+    )
+    files = built / "my_files.yaml"
+    files.write_text(f"source: files\nfiles:\n  raw_futures_daily:\n    - {entry}\n")
+    database = built / RESULTS / "warehouse.duckdb"
+    datasets = yaml.safe_load((built / "config" / "config.yaml").read_text())["datasets"]
+    before = published_fingerprints(database, datasets)
+    try:
+        result = snakemake(built, "export", "--configfile", str(files), check=False)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0
+        assert output.count("2 problem(s), nothing loaded into raw_futures_daily") == 1
+        assert "my_zl.csv: prices must be > 0" in output and "row 10 (line 12)" in output
+        assert "Traceback" not in output
+        assert published_fingerprints(database, datasets) == before
+        log = (built / RESULTS / "logs" / "load_raw" / "raw_futures_daily.log").read_text()
+        assert "Traceback" in log  # the job log keeps it
+    finally:
+        snakemake(built, "export")  # the sample again: the failed load reruns
 
 
 def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
@@ -330,6 +365,7 @@ WAREHOUSE_RULES = {
     "load_reference",
     "deploy_object",
     "run_assertion",
+    "publish_warehouse",
     "export_training",
 }
 

@@ -85,8 +85,9 @@ SELECT
   trade_date_index,
   source,
   open,
-  -- Yahoo's settlement can fall outside its electronic high/low (documented for ZC):
-  -- widen the range to the settlement so OHLC stays consistent.
+  -- The widen_range repair: the load gate (sources/validate.py) lets a bar's open or close
+  -- outside its high/low through only for sources that need it (Yahoo's settlement is not
+  -- bounded by its electronic high/low; user files that opt in), so this changes no other bar.
   GREATEST(high, open, close) AS high,
   LEAST(low, open, close) AS low,
   close,

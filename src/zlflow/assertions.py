@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +34,52 @@ def run_assertion(warehouse: Warehouse, assertion: SqlObject) -> AssertionResult
     return AssertionResult(assertion.name, rows.num_rows, rows.slice(0, SHOWN_ROWS))
 
 
-def failure(assertion: SqlObject, result: AssertionResult) -> AssertionFailed:
-    """The error for a failed assertion, with up to ten offending rows shown."""
+# Which raw row (file and row) each staged bar came from: the trade-date mapping of
+# sql/staging/futures_daily.sql, kept to the columns an assertion's rows can be matched on.
+LINEAGE_SQL = """
+SELECT r.symbol, c.next_trade_date AS trade_date, r.source_file, r.source_row
+FROM ${market_data}.raw_futures_daily AS r
+JOIN ${market_data}.cbot_calendar AS c
+  ON c.calendar_date = CASE r.label_kind
+    WHEN 'trade_date' THEN DATE(r.bar_label)
+    WHEN 'session_open_sao_paulo' THEN DATE(DATETIME_ADD(r.bar_label, INTERVAL 6 HOUR))
+  END
+WHERE r.symbol IN ({symbols})
+"""
+_SYMBOL = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+
+
+def with_lineage(warehouse: Warehouse, sample: pa.Table) -> pa.Table:
+    """The offending rows with the raw file and row they came from, where they name a
+    futures bar (symbol and trade_date); other rows are returned as they are."""
+    names = set(sample.column_names)
+    if not {"symbol", "trade_date"} <= names or "source_file" in names or not sample.num_rows:
+        return sample
+    frame = sample.to_pandas()
+    symbols = sorted({s for s in frame["symbol"].dropna().astype(str) if _SYMBOL.match(s)})
+    if not symbols:
+        return sample
+    listed = ", ".join(f"'{s}'" for s in symbols)
+    lineage = warehouse.query_arrow(LINEAGE_SQL.replace("{symbols}", listed)).to_pandas()
+    lineage["trade_date"] = pd.to_datetime(lineage["trade_date"])
+    # A session merged from two bars shows its first bar's row.
+    lineage = lineage.sort_values("source_row").drop_duplicates(["symbol", "trade_date"])
+    keyed = frame.assign(trade_date=pd.to_datetime(frame["trade_date"]))
+    merged = keyed.merge(lineage, on=["symbol", "trade_date"], how="left")
+    merged["trade_date"] = frame["trade_date"].to_numpy()
+    merged["source_row"] = merged["source_row"].astype("Int64")
+    return pa.Table.from_pandas(merged, preserve_index=False)
+
+
+def failure(assertion: SqlObject, result: AssertionResult, hint: str = "") -> AssertionFailed:
+    """The error for a failed assertion, with up to ten offending rows shown (and, for a
+    candidate, how to inspect or discard it)."""
     shown = result.sample.to_pandas().to_string(index=False, max_colwidth=None)
     return AssertionFailed(
         f"assertion {assertion.name} failed ({assertion.path}): "
-        f"{result.offending_rows} offending row(s); {assertion.description}\n"
-        f"first {min(SHOWN_ROWS, result.offending_rows)}:\n{shown}"
+        f"{result.offending_rows} offending row(s); {assertion.description}"
+        + (f" {hint}" if hint else "")
+        + f"\nfirst {min(SHOWN_ROWS, result.offending_rows)}:\n{shown}"
     )
 
 
@@ -51,8 +91,17 @@ def check_assertion(warehouse: Warehouse, assertion: SqlObject) -> AssertionResu
     return result
 
 
-def record_assertion(warehouse: Warehouse, assertion: SqlObject, result: AssertionResult) -> None:
-    """Upsert the outcome into ``market_data.assertion_results`` (one row per assertion)."""
+def record_assertion(
+    warehouse: Warehouse,
+    assertion: SqlObject,
+    result: AssertionResult,
+    dataset_key: str = "market_data",
+) -> None:
+    """Upsert the outcome into ``assertion_results`` (one row per assertion).
+
+    An audit of a candidate records into the published dataset (``dataset_key``
+    ``published_market_data``): the alerts view reads it, and a failure must show there.
+    """
     row = pd.DataFrame(
         {
             "assertion": [assertion.name],
@@ -65,4 +114,4 @@ def record_assertion(warehouse: Warehouse, assertion: SqlObject, result: Asserti
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "assertion_result.parquet"
         row.to_parquet(path, index=False)
-        warehouse.merge_parquet("market_data", "assertion_results", path, ["assertion"])
+        warehouse.merge_parquet(dataset_key, "assertion_results", path, ["assertion"])

@@ -7,11 +7,17 @@ to run them in one process on the same code.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from zlflow.assertions import AssertionResult, failure, record_assertion, run_assertion
+from zlflow.assertions import (
+    AssertionResult,
+    failure,
+    record_assertion,
+    run_assertion,
+    with_lineage,
+)
 from zlflow.loading import ShrinkGuard, check_shrink, load_frame
 from zlflow.objects import assertion_objects, deploy_order, sql_objects
 from zlflow.reference import REFERENCE_TABLES, build_reference_table, config_subset
@@ -19,6 +25,13 @@ from zlflow.sources.files import read_raw_table, repairs, specs_from_config, wid
 from zlflow.sources.sample import SAMPLE_FILES
 from zlflow.sources.validate import validate_raw
 from zlflow.warehouse.base import TableInfo, Warehouse
+from zlflow.warehouse.wap import (
+    LAYERS,
+    candidate_datasets,
+    inspect_hint,
+    published_key,
+    split_objects,
+)
 
 DEFAULT_GUARD = ShrinkGuard()
 
@@ -50,7 +63,7 @@ def load_raw(
     widen = widen_sources(specs)
     origin = ", ".join([str(s.path) for s in specs] + [str(sample_dir)])
     validate_raw(table, frame, "files" if specs else "sample", origin, widen=widen)
-    check_shrink(warehouse, "market_data", table, frame, guard)
+    check_shrink(warehouse, published_key(warehouse.datasets, "market_data"), table, frame, guard)
     info = load_frame(warehouse, "market_data", table, frame, snapshot)
     return RawLoad(info, repairs(frame, table, widen), [str(s.path) for s in specs])
 
@@ -76,34 +89,44 @@ def build_warehouse(
     sql_dir: str | Path = "sql",
     run_assertions: bool = True,
 ) -> dict[str, AssertionResult]:
-    """Load, deploy and assert everything, in dependency order."""
+    """Load, deploy and assert everything in candidate datasets, then publish, in
+    dependency order (write-audit-publish, as the workflow's jobs do it).
+
+    Without ``run_assertions`` the candidate is built and left unpublished.
+    """
     snapshot_dir = Path(snapshot_dir)
-    for table in SAMPLE_FILES:
-        load_raw(
-            warehouse,
-            table,
-            config["sample_dir"],
-            snapshot_dir / f"{table}.parquet",
-            user_files(config),
-        )
-    assertions = sorted(assertion_objects(sql_dir))
-    for table in REFERENCE_TABLES:
-        load_reference(
-            warehouse,
-            table,
-            config_subset(config, table, assertions),
-            snapshot_dir / f"{table}.parquet",
-        )
+    published = dict(warehouse.datasets)
     objects = sql_objects(sql_dir, config["horizons"])
-    for key in deploy_order(objects):
-        if objects[key].dataset != "api":  # the API layer reads published forecasts
+    layered = [k for k in deploy_order(objects) if objects[k].dataset in LAYERS]
+    with warehouse.using(candidate_datasets(published)):
+        for table in SAMPLE_FILES:
+            load_raw(
+                warehouse,
+                table,
+                config["sample_dir"],
+                snapshot_dir / f"{table}.parquet",
+                user_files(config),
+            )
+        assertions = sorted(assertion_objects(sql_dir))
+        for table in REFERENCE_TABLES:
+            load_reference(
+                warehouse,
+                table,
+                config_subset(config, table, assertions),
+                snapshot_dir / f"{table}.parquet",
+            )
+        for key in layered:
             warehouse.deploy(objects[key])
-    if not run_assertions:
-        return {}
-    results = {}
-    for name, obj in assertion_objects(sql_dir).items():
-        results[name] = run_assertion(warehouse, obj)
-        record_assertion(warehouse, obj, results[name])
-        if not results[name].passed:
-            raise failure(obj, results[name])
+        if not run_assertions:
+            return {}
+        results = {}
+        audit = published_key(warehouse.datasets, "market_data")
+        for name, obj in assertion_objects(sql_dir).items():
+            results[name] = run_assertion(warehouse, obj)
+            record_assertion(warehouse, obj, results[name], audit)
+            if not results[name].passed:
+                shown = replace(results[name], sample=with_lineage(warehouse, results[name].sample))
+                raise failure(obj, shown, inspect_hint(warehouse.datasets))
+        loaded = {f"market_data.{t}": None for t in (*SAMPLE_FILES, *REFERENCE_TABLES)}
+        warehouse.publish(*split_objects(loaded | {k: objects[k] for k in layered}))
     return results

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from zlflow.assertions import failure, record_assertion
+from zlflow.assertions import failure, record_assertion, with_lineage
 from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.export import export_training
 from zlflow.jobs import connect
@@ -16,6 +18,13 @@ from zlflow.manifest import build_manifest
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
 from zlflow.warehouse.sql import read_sql_object
+from zlflow.warehouse.wap import (
+    candidate_names,
+    inspect_hint,
+    published_datasets,
+    published_key,
+    split_objects,
+)
 
 log = logging.getLogger("zlflow")
 
@@ -83,10 +92,11 @@ def run_assertion(warehouse: Mapping[str, Any], sql: str, marker: str) -> None:
     with connect(warehouse) as wh:
         log.info("asserting %s: %s", obj.name, obj.description)
         result = run_assertion_query(wh, obj)
-        # Pass or fail, the outcome goes to the warehouse so the alerts view can see it.
-        record_assertion(wh, obj, result)
+        # Pass or fail, the outcome goes to the published warehouse so the alerts view sees it.
+        record_assertion(wh, obj, result, published_key(wh.datasets, "market_data"))
         if not result.passed:
-            raise failure(obj, result)
+            shown = replace(result, sample=with_lineage(wh, result.sample))
+            raise failure(obj, shown, inspect_hint(wh.datasets))
         log.info("%s passed", obj.name)
         write_json_atomic(
             marker,
@@ -99,6 +109,44 @@ def run_assertion(warehouse: Mapping[str, Any], sql: str, marker: str) -> None:
                 "offending_rows": 0,
             },
         )
+
+
+def run_publish(
+    warehouse: Mapping[str, Any],
+    objects: Mapping[str, Mapping[str, Any] | None],
+    marker: str,
+) -> None:
+    """Publish the audited candidate: every object at once, or none (write-audit-publish).
+
+    ``objects`` maps ``dataset.name`` (in deploy order) to its SQL file, name and template
+    variables, or None for a loaded table.
+    """
+    sql = {
+        key: None
+        if spec is None
+        else read_sql_object(spec["sql"], spec["name"], dict(spec["template_vars"]))
+        for key, spec in objects.items()
+    }
+    tables, views = split_objects(sql)
+    with connect(warehouse) as wh:
+        published = published_datasets(wh.datasets)
+        log.info("publishing %d tables and %d views to %s", len(tables), len(views), published)
+        wh.publish(tables, views)
+        record = {}
+        for key in sql:
+            dataset, name = key.split(".")
+            info = wh.table_info(published_key(wh.datasets, dataset), name)
+            record[key] = {"kind": info.kind, "rows": info.rows, "columns": len(info.columns)}
+        log.info("published %d objects", len(record))
+    write_json_atomic(
+        marker,
+        {
+            "backend": wh.backend,
+            "published": record,
+            "candidate_datasets": candidate_names(wh.datasets),
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+    )
 
 
 def run_export(

@@ -6,7 +6,8 @@ Kept small on purpose so that a second backend (BigQuery) is one module.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -73,6 +74,21 @@ class Warehouse(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
+    def ensure_datasets(self) -> None:
+        """Create every dataset of ``self.datasets`` that does not exist yet."""
+
+    @contextmanager
+    def using(self, datasets: dict[str, str]) -> Iterator[Self]:
+        """This connection with another dataset mapping (e.g. the candidate's) for a while."""
+        previous = self.datasets
+        self.datasets = {k: check_identifier(v, f"dataset {k}") for k, v in datasets.items()}
+        try:
+            self.ensure_datasets()
+            yield self
+        finally:
+            self.datasets = previous
+
+    @abstractmethod
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
         """Run one statement written in this backend's dialect."""
 
@@ -116,3 +132,13 @@ class Warehouse(ABC):
     @abstractmethod
     def table_info(self, dataset_key: str, name: str) -> TableInfo:
         """Row count and columns of a table or view."""
+
+    @abstractmethod
+    def publish(self, tables: Sequence[tuple[str, str]], views: Sequence[SqlObject]) -> None:
+        """Replace published objects by their candidates, all at once (write-audit-publish).
+
+        ``self.datasets`` is a candidate mapping (``warehouse.wap.candidate_datasets``):
+        each (dataset key, name) table is copied from the candidate dataset to the
+        published one, and each view is recreated over the published datasets. Either
+        every object changes or none does.
+        """

@@ -29,6 +29,7 @@ from google.cloud.bigquery.table import RowIterator
 from zlflow.errors import ConfigError, SqlError, ZlflowError
 from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse
 from zlflow.warehouse.sql import SqlObject, check_identifier, read_sql_text
+from zlflow.warehouse.wap import published_datasets
 
 # Project ids, including the legacy domain-scoped form ``example.com:project``.
 PROJECT_ID = re.compile(r"^(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,61}[a-z0-9]$")
@@ -220,26 +221,31 @@ class BigQueryWarehouse(Warehouse):
             # Application Default Credentials: `gcloud auth application-default login`
             # on a workstation, the attached service account in CI or on a VM.
             self.client = client or bigquery.Client(project=project, location=location)
-            for name in self.datasets.values():
-                # Look before creating: one call per dataset in every job, and an account
-                # with Data Editor on existing datasets needs no right to create them.
-                try:
-                    found = self.client.get_dataset(f"{project}.{name}")
-                except NotFound:
-                    wanted = bigquery.Dataset(f"{project}.{name}")
-                    wanted.location = location
-                    found = self.client.create_dataset(wanted, exists_ok=True)
-                if found.location and found.location.lower() != location.lower():
-                    raise ConfigError(
-                        f"dataset {project}.{name} is in {found.location}, not {location}: "
-                        "queries cannot join datasets across locations"
-                    )
+            self.ensure_datasets()
         except (GoogleAPICallError, GoogleAuthError) as err:
             raise ZlflowError(f"cannot open BigQuery project {project}: {err}") from err
 
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+
+    def ensure_datasets(self) -> None:
+        """Create any missing dataset of ``self.datasets`` in the configured location."""
+        project, location = self.project, self.location
+        for name in self.datasets.values():
+            # Look before creating: one call per dataset in every job, and an account
+            # with Data Editor on existing datasets needs no right to create them.
+            try:
+                found = self.client.get_dataset(f"{project}.{name}")
+            except NotFound:
+                wanted = bigquery.Dataset(f"{project}.{name}")
+                wanted.location = location
+                found = self.client.create_dataset(wanted, exists_ok=True)
+            if found.location and found.location.lower() != location.lower():
+                raise ConfigError(
+                    f"dataset {project}.{name} is in {found.location}, not {location}: "
+                    "queries cannot join datasets across locations"
+                )
 
     def _id(self, dataset_key: str, name: str) -> str:
         """``project.dataset.name`` for API calls."""
@@ -429,6 +435,46 @@ class BigQueryWarehouse(Warehouse):
         rows = self._run(sql, what=what)
         assert rows is not None
         return int(next(iter(rows))[0])
+
+    def publish(self, tables: Sequence[tuple[str, str]], views: Sequence[SqlObject]) -> None:
+        """Table rows move in one multi-statement transaction (DELETE and INSERT per table).
+
+        DDL cannot run in a transaction, so a table that is new or whose columns changed
+        is copied (CREATE OR REPLACE ... COPY) just before it, and views are recreated
+        after it commits; a view's text changes only with its SQL file, never with data.
+        """
+        published = published_datasets(self.datasets)
+        what = "publishing the candidate"
+        moves = []
+        for key, name in tables:
+            source_id = self._id(key, name)
+            target_id = f"{self.project}.{published[key]}.{name}"
+            source, target = f"`{source_id}`", f"`{target_id}`"
+            try:
+                existing = self.client.get_table(target_id)
+            except NotFound:
+                existing = None
+            candidate = self.client.get_table(source_id)
+            same = existing is not None and existing.table_type != "VIEW"
+            same = same and [(f.name, _field_type(f)) for f in existing.schema] == [
+                (f.name, _field_type(f)) for f in candidate.schema
+            ]
+            if same:
+                moves.append(f"DELETE FROM {target} WHERE TRUE;")
+                moves.append(f"INSERT INTO {target} SELECT * FROM {source};")
+                continue
+            if existing is not None and existing.table_type == "VIEW":
+                self._run(f"DROP VIEW {target}", what=what)
+            self._run(f"CREATE OR REPLACE TABLE {target} COPY {source}", what=what)
+        if moves:
+            script = "BEGIN TRANSACTION;\n" + "\n".join(moves) + "\nCOMMIT TRANSACTION;"
+            self._run(script, what=f"{what} (one transaction; nothing changed)")
+        for obj in views:
+            target_id = f"{self.project}.{published[obj.dataset]}.{obj.name}"
+            with contextlib.suppress(NotFound):
+                if self.client.get_table(target_id).table_type != "VIEW":
+                    self._run(f"DROP TABLE `{target_id}`", what=what)
+            self._run(deploy_sql(obj, self.project, published), what=what, first_line=2)
 
     def _kind(self, dataset_key: str, name: str) -> str | None:
         try:

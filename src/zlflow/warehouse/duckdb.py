@@ -18,6 +18,7 @@ from filelock import FileLock, Timeout
 from zlflow.errors import SqlError, ZlflowError
 from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse
 from zlflow.warehouse.sql import SqlObject, check_identifier, to_duckdb
+from zlflow.warehouse.wap import published_datasets
 
 
 class DuckDBWarehouse(Warehouse):
@@ -56,6 +57,9 @@ class DuckDBWarehouse(Warehouse):
         # DuckDB redraws a progress bar on stdout for queries over 2 s; in a job log (no
         # terminal) that is thousands of carriage-return updates, so only a terminal gets it.
         self.con.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
+        self.ensure_datasets()
+
+    def ensure_datasets(self) -> None:
         for schema in self.datasets.values():
             self.con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
@@ -182,6 +186,39 @@ class DuckDBWarehouse(Warehouse):
             rows=int(rows),
         )
 
+    def publish(self, tables: Sequence[tuple[str, str]], views: Sequence[SqlObject]) -> None:
+        published = published_datasets(self.datasets)
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            for key, name in tables:
+                target = f"{check_identifier(published[key], 'dataset')}.{name}"
+                if self._kind_in(published[key], name) == "VIEW":
+                    self.con.execute(f"DROP VIEW {target}")
+                source = self.table(key, name)
+                self.con.execute(f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {source}")
+            for obj in views:
+                target = f"{published[obj.dataset]}.{obj.name}"
+                if self._kind_in(published[obj.dataset], obj.name) == "TABLE":
+                    self.con.execute(f"DROP TABLE {target}")
+                body = to_duckdb(obj.render(published), obj.path)
+                self.con.execute(f"CREATE OR REPLACE VIEW {target} AS {body}")
+            self.con.execute("COMMIT")
+        except duckdb.Error as err:
+            self.con.execute("ROLLBACK")
+            raise SqlError(
+                f"publishing the candidate failed on DuckDB (nothing changed): {err}"
+            ) from err
+
+    def _kind_in(self, schema: str, name: str) -> str | None:
+        rows = self.con.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = $s AND table_name = $t",
+            {"s": schema, "t": name},
+        ).fetchall()
+        if not rows:
+            return None
+        return "VIEW" if rows[0][0] == "VIEW" else "TABLE"
+
     def _columns(self, dataset_key: str, name: str) -> list[tuple[str, str]]:
         return self.con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
@@ -190,14 +227,7 @@ class DuckDBWarehouse(Warehouse):
         ).fetchall()
 
     def _kind(self, dataset_key: str, name: str) -> str | None:
-        rows = self.con.execute(
-            "SELECT table_type FROM information_schema.tables "
-            "WHERE table_schema = $s AND table_name = $t",
-            {"s": self.datasets[dataset_key], "t": name},
-        ).fetchall()
-        if not rows:
-            return None
-        return "VIEW" if rows[0][0] == "VIEW" else "TABLE"
+        return self._kind_in(self.datasets[dataset_key], name)
 
     def table_info(self, dataset_key: str, name: str) -> TableInfo:
         schema = self.datasets[dataset_key]
