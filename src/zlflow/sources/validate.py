@@ -69,9 +69,12 @@ class Problems:
     (``header_lines`` before the first data row), so a user can jump there in an editor.
     """
 
-    def __init__(self, origin: object, header_lines: int | None = None) -> None:
+    def __init__(
+        self, origin: object, header_lines: int | None = None, fix: str | None = None
+    ) -> None:
         self.origin = str(origin)
         self.header_lines = header_lines
+        self.fix = fix
         self.messages: list[str] = []
         self.bad_rows: set[int] = set()
 
@@ -107,10 +110,12 @@ class Problems:
     def error(self, table: str) -> SourceError:
         shown = self.messages[:MAX_PROBLEMS_SHOWN]
         more = len(self.messages) - len(shown)
-        lines = [
-            f"{self.origin}: {len(self.messages)} problem(s), nothing loaded into {table}; "
+        fix = self.fix or (
             "fix the data and run again (`python -m zlflow.validate FILE --table "
             f"{table}` checks a file without loading it)"
+        )
+        lines = [
+            f"{self.origin}: {len(self.messages)} problem(s), nothing loaded into {table}; {fix}"
         ]
         lines += [f"  - {m}" for m in shown]
         if more:
@@ -516,7 +521,12 @@ def validate_raw(
     _check_table(table)
     where = f"source {source!r}, file {file}"
     _check_structure(table, frame, where)
-    problems = Problems(where)
+    fixes = (
+        "fix the file and run again"
+        if source in ("sample", "files")
+        else ("the source sent bad rows: run again later, or report them to the source")
+    )
+    problems = Problems(where, fix=fixes)
     checked = frame.reset_index(drop=True)
     check_rows(table, checked, problems, widen)
     if table == "raw_futures_daily":
