@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zlflow.backtest import LIVE_FOLD, fit_fold, live_forecast
+from zlflow.backtest import LIVE_FOLD, calibration_context, fit_fold, live_forecast
 from zlflow.baselines import fold_baselines
 from zlflow.calibrate import CalibrationSettings, calibrate_online
 from zlflow.export import feature_columns
 from zlflow.folds import FoldSpec, fold_rows, make_folds
 from zlflow.models import get_model
 from zlflow.tuning import tune, tuning_rows
-from zlflow.volatility import with_sigma
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
 QUANTILES = [0.05, 0.1, 0.5, 0.9, 0.95]
@@ -192,7 +191,9 @@ def test_live_forecast_trains_on_known_targets_and_is_calibrated(
     oos = pd.concat(
         [run_fold(frame, features, f, tmp_path / f"f{f['fold']}") for f in folds.to_dict("records")]
     )
-    history = calibrate_online(with_sigma(oos, frame, 21), QUANTILES, CalibrationSettings())
+    history = calibrate_online(
+        calibration_context(oos, frame, 21), QUANTILES, CalibrationSettings()
+    )
     forecast = live_forecast(
         frame,
         features,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from arch.univariate import GARCH, StudentsT, ZeroMean
 
-from zlflow.baselines import BaselineError, baseline_predictions
+from zlflow.baselines import BaselineError, baseline_predictions, known_climatology
 from zlflow.volatility import VolatilityError, ewma_sigma, garch_quantiles
 
 QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
@@ -105,3 +105,18 @@ def test_ewma_sigma_is_causal() -> None:
     again = ewma_sigma(changed, 5)
     np.testing.assert_allclose(sigma.iloc[:201], again.iloc[:201])
     assert again.iloc[202] > 3 * sigma.iloc[202]
+
+
+def test_known_climatology_counts_only_matured_outcomes() -> None:
+    dates = pd.bdate_range("2020-01-01", periods=6)
+    frame = pd.DataFrame(
+        {
+            "trade_date": dates,
+            "target_date": [*dates[2:], pd.NaT, pd.NaT],
+            "target_log_return": [0.1, -0.1, 0.2, 0.3, np.nan, np.nan],
+        }
+    )
+    share = known_climatology(frame)
+    # Row k's target matures at row k + 2: nothing is known before row 2.
+    assert share.iloc[:2].isna().all()
+    np.testing.assert_allclose(share.iloc[2:].to_numpy(), [1.0, 0.5, 2 / 3, 0.75])

@@ -208,3 +208,20 @@ def test_uncalibrated_restores_the_raw_predictions() -> None:
         }
     )
     assert settings == CalibrationSettings(20, False, 0.01, None, False)
+
+
+def test_direction_shrinks_towards_the_climatology_known_at_each_date() -> None:
+    frame, _ = regime_shift(n=3000, seed=9)
+    # A long-run climatology that the rows carry (as the workflow passes the share of rises
+    # over the whole history matured by each date); noise p_up falls back to it.
+    frame["p_up_climatology"] = 0.5
+    out = calibrate_online(frame, QUANTILES, ADAPTIVE)
+    scored = out[out["calibrated"]]
+    assert (scored["p_up_climatology"] == 0.5).all()
+    np.testing.assert_allclose(
+        scored["p_up"],
+        0.5 + scored["direction_weight"] * (scored["raw_p_up"] - 0.5),
+    )
+    assert scored["direction_weight"].iloc[-1] < 0.3  # noise: about two standard errors
+    with pytest.raises(CalibrationError, match="p_up_climatology"):
+        calibrate_online(frame.assign(p_up_climatology=np.nan), QUANTILES, ADAPTIVE)

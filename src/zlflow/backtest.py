@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from zlflow.baselines import with_climatology
 from zlflow.calibrate import CalibrationSettings, calibrate_online, uncalibrated
 from zlflow.codeversion import code_version
 from zlflow.explain import contributions_long, weights_long
@@ -195,9 +196,17 @@ def live_forecast(
         version=version,
     )
     rows = pd.concat([uncalibrated(history), raw], ignore_index=True)
-    rows = with_sigma(rows.drop(columns="sigma", errors="ignore"), frame, horizon_days)
+    rows = calibration_context(rows.drop(columns="sigma"), frame, horizon_days)
     calibrated = calibrate_online(rows, quantiles, CalibrationSettings.from_config(calibration))
     return priced(calibrated[calibrated["fold"] == LIVE_FOLD], quantiles, horizon_days)
+
+
+def calibration_context(
+    predictions: pd.DataFrame, frame: pd.DataFrame, horizon_days: int
+) -> pd.DataFrame:
+    """What online calibration reads beside the predictions, known at each trade date:
+    the volatility forecast ``sigma`` and the climatology ``p_up_climatology``."""
+    return with_climatology(with_sigma(predictions, frame, horizon_days), frame)
 
 
 def priced(forecast: pd.DataFrame, quantiles: Sequence[float], horizon_days: int) -> pd.DataFrame:

@@ -87,6 +87,32 @@ def baseline_predictions(
     return pd.concat(parts, ignore_index=True)
 
 
+def known_climatology(frame: pd.DataFrame) -> pd.Series:
+    """By trade date, the share of rises among every target matured by that date.
+
+    The climatology a forecaster knows at t: the whole history of outcomes whose target
+    date is on or before t (NaN before the first one matures).
+    """
+    known = frame[frame["target_date"].notna()].sort_values("target_date")
+    matured = pd.DatetimeIndex(known["target_date"]).to_numpy()
+    ups = np.cumsum(known["target_log_return"].to_numpy(dtype=float) > 0)
+    dates = pd.DatetimeIndex(frame["trade_date"]).sort_values()
+    count = np.searchsorted(matured, dates.to_numpy(), side="right")
+    share = np.where(count > 0, ups[np.maximum(count, 1) - 1] / np.maximum(count, 1), np.nan)
+    return pd.Series(share, index=dates, name="p_up_climatology")
+
+
+def with_climatology(predictions: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``predictions`` with ``p_up_climatology``, the climatology known at each trade date."""
+    climatology = known_climatology(frame)
+    dates = pd.DatetimeIndex(pd.to_datetime(predictions["trade_date"]))
+    values = climatology.reindex(dates).to_numpy()
+    if np.isnan(values).any():
+        first = dates[np.isnan(values)][0]
+        raise BaselineError(f"no outcome had matured by {first.date()}: no climatology yet")
+    return predictions.assign(p_up_climatology=values)
+
+
 def fold_baselines(
     frame: pd.DataFrame,
     folds: pd.DataFrame,

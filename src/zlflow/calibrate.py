@@ -10,9 +10,11 @@ period widens with volatility, and adaptive conformal inference (ACI, Gibbs & Ca
 each level's miss rate target moves by ``gamma`` (alpha - miss) as each outcome matures, so
 coverage that drifts below nominal pulls the bands out again.
 
-Direction: ``p_up`` is shrunk towards the climatological frequency of a rise by the weight
-that minimised the Brier score on matured outcomes (0 = climatology, 1 = the model), so a
-model that has shown no skill falls back to climatology instead of losing to it.
+Direction: ``p_up`` is shrunk towards the climatological frequency of a rise known at t
+(``p_up_climatology`` when the rows carry it: the share of rises over the whole history
+matured by t; otherwise the share among the matured rows) by the weight that minimised the
+Brier score on matured outcomes (0 = climatology, 1 = the model), so a model that has shown
+no skill falls back to climatology instead of losing to it.
 """
 
 from __future__ import annotations
@@ -142,8 +144,9 @@ class _State:
     levels: dict[float, tuple[int, int]]
     scores: dict[float, list[float]] = field(default_factory=dict)
     alpha: dict[float, float] = field(default_factory=dict)
-    # Running sums over matured (p_raw, up) pairs: count, sum p, sum p^2, sum up, sum p*up.
-    sums: np.ndarray = field(default_factory=lambda: np.zeros(5))
+    # Running sums over matured (p_raw, up, climatology c) rows: count, sum p, sum p^2,
+    # sum up, sum p*up, sum (p - c)(up - c), sum (p - c)^2.
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(7))
     # Brier of the calibrated p_up and of the climatology issued with it, for matured rows
     # whose direction was calibrated: the evidence for (or against) direction skill.
     brier: np.ndarray = field(default_factory=lambda: np.zeros(3))  # count, model, climatology
@@ -200,7 +203,12 @@ def _calibrate_group(
     out = raw.copy()
     p_out = p_raw.copy()
     calibrated = np.zeros(n, dtype=bool)
-    climatology = np.full(n, np.nan)
+    given = "p_up_climatology" in group.columns
+    climatology = (
+        group["p_up_climatology"].to_numpy(dtype=float).copy() if given else np.full(n, np.nan)
+    )
+    if given and not np.isfinite(climatology).all():
+        raise CalibrationError("p_up_climatology must be a probability on every row")
     weight = np.full(n, np.nan)
     skill = np.full(n, np.nan)
     matured_count = np.zeros(n, dtype=np.int64)
@@ -222,8 +230,17 @@ def _calibrate_group(
                     state.alpha[c] += settings.gamma * ((1.0 - c) - miss)
             if np.isfinite(p_raw[i]):
                 outcome = float(y[i] > 0)
-                state.sums += (1.0, p_raw[i], p_raw[i] ** 2, outcome, p_raw[i] * outcome)
-                if np.isfinite(climatology[i]):
+                prior = climatology[i] if given else 0.0
+                state.sums += (
+                    1.0,
+                    p_raw[i],
+                    p_raw[i] ** 2,
+                    outcome,
+                    p_raw[i] * outcome,
+                    (p_raw[i] - prior) * (outcome - prior),
+                    (p_raw[i] - prior) ** 2,
+                )
+                if np.isfinite(climatology[i]) and (not given or calibrated[i]):
                     state.brier += (1.0, (p_out[i] - outcome) ** 2, (climatology[i] - outcome) ** 2)
         matured = int(state.sums[0])
         matured_count[j] = matured
@@ -235,13 +252,17 @@ def _calibrate_group(
             offset = conformal_offset(np.asarray(recent), 1.0 - state.alpha[c]) * sigma[j]
             out[j, lo] = raw[j, lo] - offset
             out[j, hi] = raw[j, hi] + offset
-        m, sum_p, sum_p2, sum_up, sum_pu = state.sums
-        clim = sum_up / m
-        climatology[j] = clim
-        if settings.shrink_direction and np.isfinite(p_raw[j]):
-            # Least squares of (up - clim) on (p - clim) over matured rows, kept in [0, 1].
+        m, sum_p, sum_p2, sum_up, sum_pu, sum_cov, sum_var = state.sums
+        if given:
+            clim = climatology[j]
+            covariance, variance = sum_cov, sum_var
+        else:
+            clim = sum_up / m
+            climatology[j] = clim
             covariance = sum_pu - clim * sum_p - clim * sum_up + m * clim**2
             variance = sum_p2 - 2.0 * clim * sum_p + m * clim**2
+        if settings.shrink_direction and np.isfinite(p_raw[j]):
+            # Least squares of (up - clim) on (p - clim) over matured rows, kept in [0, 1].
             w = float(np.clip(covariance / variance, 0.0, 1.0)) if variance > 1e-12 else 0.0
             weight[j] = w
             p_out[j] = clim + w * (p_raw[j] - clim)

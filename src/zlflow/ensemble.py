@@ -21,7 +21,17 @@ from zlflow.metrics import crps_rows
 from zlflow.models.base import check_quantiles, quantile_column
 
 ENSEMBLE = "ensemble"
-KEEP = ("trade_date", "target_date", "fold", "horizon", "y_true", "close", "regime", "sigma")
+KEEP = (
+    "trade_date",
+    "target_date",
+    "fold",
+    "horizon",
+    "y_true",
+    "close",
+    "regime",
+    "sigma",
+    "p_up_climatology",
+)
 
 
 class EnsembleError(ZlflowError):

@@ -14,7 +14,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from zlflow import plots
-from zlflow.backtest import LIVE_FOLD, fit_fold, live_forecast, priced, read_training
+from zlflow.backtest import (
+    LIVE_FOLD,
+    calibration_context,
+    fit_fold,
+    live_forecast,
+    priced,
+    read_training,
+)
 from zlflow.baselines import BASELINE_MODELS, fold_baselines
 from zlflow.calendar import trading_days
 from zlflow.calibrate import CalibrationSettings, calibrate_online
@@ -36,7 +43,6 @@ from zlflow.models import get_model
 from zlflow.models.base import dated_features
 from zlflow.tuning import tune
 from zlflow.verdicts import pit_table, reliability_table, summary_lines, verdict_table
-from zlflow.volatility import with_sigma
 
 log = logging.getLogger("zlflow")
 
@@ -209,7 +215,7 @@ def run_calibrate(
     frame, _ = read_training(data)
     oos = pd.concat([pd.read_parquet(p) for p in predictions], ignore_index=True)
     calibrated = calibrate_online(
-        with_sigma(oos, frame, horizon_days),
+        calibration_context(oos, frame, horizon_days),
         settings["quantiles"],
         CalibrationSettings.from_config(calibration),
     )
@@ -244,7 +250,7 @@ def run_baselines(
     # Intervals are calibrated like the models'; a baseline's p_up is its definition (the
     # random walk stays a coin, climatology the training share of rises).
     calibrated = calibrate_online(
-        with_sigma(raw, frame, horizon_days),
+        calibration_context(raw, frame, horizon_days),
         settings["quantiles"],
         replace(CalibrationSettings.from_config(calibration), shrink_direction=False),
     )
