@@ -51,3 +51,38 @@ def test_bad_config_is_a_one_line_error_naming_the_key(
         check_config(bad, SCHEMA)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_nested_command_line_values_arrive_as_text_and_are_read_as_numbers(
+    cfg: dict[str, Any],
+) -> None:
+    # What Snakemake's parser makes of --config horizons='{1w: 5}' and friends.
+    from snakemake.cli import parse_config
+
+    overlay = parse_config(
+        [
+            "horizons={1w: 5}",
+            "walk_forward={max_folds: 2}",
+            "calibration={intervals: {gamma: 0.01, normalise: false, window: null}}",
+        ]
+    )
+    assert overlay["horizons"] == {"1w": "5"}  # text, as the issue saw
+    merged = copy.deepcopy(cfg)
+    for key, value in overlay.items():
+        merged[key] = merged[key] | value if isinstance(merged.get(key), dict) else value
+    merged["calibration"]["intervals"] = (
+        merged["calibration"]["intervals"] | (overlay["calibration"]["intervals"])
+    )
+    check_config(merged, SCHEMA)
+    assert merged["horizons"]["1w"] == 5 and merged["walk_forward"]["max_folds"] == 2
+    intervals = merged["calibration"]["intervals"]
+    assert intervals == {"normalise": False, "gamma": 0.01, "window": None}
+    # A value that is not a number stays text and the error says what to do.
+    bad = copy.deepcopy(cfg) | {"seed": "seven"}
+    with pytest.raises(ConfigError, match="seed: 'seven' is not of type 'integer'") as err:
+        check_config(bad, SCHEMA)
+    assert "--configfile" in str(err.value) and "\n" not in str(err.value)
+    negative = copy.deepcopy(cfg)
+    negative["walk_forward"]["max_folds"] = "-1"
+    with pytest.raises(ConfigError, match="max_folds: -1 is less than the minimum of 1"):
+        check_config(negative, SCHEMA)
