@@ -204,7 +204,7 @@ CORRUPTIONS: tuple[Corruption, ...] = (
         "target_before_trade_date",
         (
             "UPDATE ${training}.zl_targets SET target_date = trade_date - 1 "
-            f"WHERE trade_date = {ZL_DAY}",
+            f"WHERE trade_date = {ZL_DAY} AND horizon_name = '1m'",
         ),
         1,
         ("1m", "2015-06-01", "2015-05-31"),
@@ -214,7 +214,8 @@ CORRUPTIONS: tuple[Corruption, ...] = (
         "target_on_trade_date",
         (
             "UPDATE ${training}.zl_targets SET target_date = trade_date "
-            "WHERE trade_date BETWEEN DATE '2010-01-04' AND DATE '2010-01-08'",
+            "WHERE trade_date BETWEEN DATE '2010-01-04' AND DATE '2010-01-08' "
+            "AND horizon_name = '1m'",
         ),
         5,
         ("2010-01-04", "2010-01-08"),
@@ -310,7 +311,13 @@ def test_assertion_catches_bad_data(scratch: DuckDBWarehouse, case: Corruption) 
 
 
 def test_layer_counts_message_names_the_horizon(scratch: DuckDBWarehouse) -> None:
-    _corrupt(scratch, (f"DELETE FROM ${{training}}.zl_targets WHERE trade_date = {ZL_DAY}",))
+    _corrupt(
+        scratch,
+        (
+            "DELETE FROM ${training}.zl_targets "
+            f"WHERE trade_date = {ZL_DAY} AND horizon_name = '1m'",
+        ),
+    )
     _expect_failure(
         scratch,
         "layer_row_counts",
