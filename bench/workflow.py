@@ -108,7 +108,8 @@ def main() -> None:
             },
         )
 
-        dry_run_dag(workdir, args.dag_runs)
+        if args.dag_runs > 0:
+            dry_run_dag(workdir, args.dag_runs)
     finally:
         if args.keep:
             print(f"kept {scratch}")

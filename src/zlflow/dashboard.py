@@ -214,17 +214,20 @@ def _metrics(data: dict[str, pd.DataFrame]) -> plt.Figure:
         rows = verdicts[(verdicts["metric"] == metric) & (verdicts["baseline"] == baseline)]
         rows = rows[~rows["model"].isin(BASELINES)]
         labels = [f"{r.model} {r.horizon}" for r in rows.itertuples()]
-        diff = rows["difference"].to_numpy(dtype=float)
-        low = diff - rows["ci_low"].to_numpy(dtype=float)
-        high = rows["ci_high"].to_numpy(dtype=float) - diff
+        # Relative to the baseline's value, so horizons of different scale share an axis.
+        scale = 100.0 / rows["baseline_value"].abs().clip(lower=1e-12).to_numpy(dtype=float)
+        diff = rows["difference"].to_numpy(dtype=float) * scale
+        low = diff - rows["ci_low"].to_numpy(dtype=float) * scale
+        high = rows["ci_high"].to_numpy(dtype=float) * scale - diff
         colors = [VERDICT_COLORS.get(v, "tab:gray") for v in rows["verdict"]]
         ax.barh(labels, diff, color=colors, xerr=[abs(low), abs(high)], ecolor="black")
         ax.axvline(0, color="black", lw=0.8)
         better = "right" if metric == "directional_accuracy" else "left"
-        ax.set_title(f"{title}\n(difference; {better} of 0 = better)", fontsize=8)
+        ax.set_title(f"{title}\n(% difference; {better} of 0 = better)", fontsize=8)
         ax.tick_params(axis="both", labelsize=7)
     fig.suptitle(
-        "Backtest skill, every metric with its 95% block-bootstrap interval "
+        "Backtest skill: each metric's difference from its baseline in % of the baseline, with "
+        "its 95% block-bootstrap interval "
         "(green: beats, red: loses, grey: no significant difference at p < 0.05)",
         fontsize=9,
     )
