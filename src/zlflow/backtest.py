@@ -15,16 +15,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from zlflow.baselines import with_climatology
+from zlflow.baselines import known_climatology
 from zlflow.calibrate import CalibrationSettings, calibrate_online, uncalibrated
 from zlflow.codeversion import code_version
+from zlflow.errors import ZlflowError
 from zlflow.explain import contributions_long, weights_long
 from zlflow.export import feature_columns
 from zlflow.folds import fold_rows
 from zlflow.loading import write_parquet_atomic
 from zlflow.models import get_model
 from zlflow.models.base import dated_features, quantile_column
-from zlflow.volatility import with_sigma
+from zlflow.volatility import ewma_sigma
 
 LIVE_FOLD = -1
 
@@ -206,7 +207,18 @@ def calibration_context(
 ) -> pd.DataFrame:
     """What online calibration reads beside the predictions, known at each trade date:
     the volatility forecast ``sigma`` and the climatology ``p_up_climatology``."""
-    return with_climatology(with_sigma(predictions, frame, horizon_days), frame)
+    context = pd.concat([ewma_sigma(frame, horizon_days), known_climatology(frame)], axis=1)
+    dates = pd.DatetimeIndex(pd.to_datetime(predictions["trade_date"]))
+    values = context.reindex(dates)
+    missing = values.isna().any(axis=1).to_numpy()
+    if missing.any():
+        raise ZlflowError(
+            f"no volatility forecast or climatology for {dates[missing][0].date()}: the date "
+            f"is not in the export, or no outcome had matured by it"
+        )
+    return predictions.assign(
+        sigma=values["sigma"].to_numpy(), p_up_climatology=values["p_up_climatology"].to_numpy()
+    )
 
 
 def priced(forecast: pd.DataFrame, quantiles: Sequence[float], horizon_days: int) -> pd.DataFrame:

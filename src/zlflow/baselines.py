@@ -102,17 +102,6 @@ def known_climatology(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(share, index=dates, name="p_up_climatology")
 
 
-def with_climatology(predictions: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
-    """``predictions`` with ``p_up_climatology``, the climatology known at each trade date."""
-    climatology = known_climatology(frame)
-    dates = pd.DatetimeIndex(pd.to_datetime(predictions["trade_date"]))
-    values = climatology.reindex(dates).to_numpy()
-    if np.isnan(values).any():
-        first = dates[np.isnan(values)][0]
-        raise BaselineError(f"no outcome had matured by {first.date()}: no climatology yet")
-    return predictions.assign(p_up_climatology=values)
-
-
 def fold_baselines(
     frame: pd.DataFrame,
     folds: pd.DataFrame,

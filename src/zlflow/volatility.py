@@ -87,14 +87,3 @@ def garch_quantiles(
     unit = stats.t.ppf(np.asarray(quantiles, dtype=float), nu) * np.sqrt((nu - 2.0) / nu)
     sd = np.sqrt(variance.loc[wanted].to_numpy()) / _SCALE
     return sd[:, None] * unit[None, :]
-
-
-def with_sigma(predictions: pd.DataFrame, frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-    """``predictions`` with ``sigma``, the EWMA volatility forecast of its trade date."""
-    sigma = ewma_sigma(frame, horizon_days)
-    dates = pd.DatetimeIndex(pd.to_datetime(predictions["trade_date"]))
-    values = sigma.reindex(dates).to_numpy()
-    if np.isnan(values).any():
-        first = dates[np.isnan(values)][0]
-        raise VolatilityError(f"no volatility forecast for {first.date()}: not in the export")
-    return predictions.assign(sigma=values)
