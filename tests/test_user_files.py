@@ -21,6 +21,7 @@ from zlflow.errors import ConfigError, SourceError
 from zlflow.export import fingerprint
 from zlflow.loading import ShrinkGuard, write_parquet_atomic
 from zlflow.markers import write_json_atomic
+from zlflow.models.tft.forecaster import _atomic_torch_save
 from zlflow.pipeline import load_raw
 from zlflow.sources.files import read_file, repairs, spec_from_entry
 from zlflow.validate import main as validate_main
@@ -295,12 +296,13 @@ def test_a_shuffled_file_gives_the_same_rows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
 def test_written_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
-    """Snapshots, exports, sidecars and markers get the mode a plain open() would."""
+    """Snapshots, exports, sidecars, markers and model files get the mode a plain open() would."""
     old = os.umask(umask)
     try:
         write_parquet_atomic(pd.DataFrame({"a": [1]}), tmp_path / "x.parquet")
         write_json_atomic(tmp_path / "x.json", {"a": 1})
+        _atomic_torch_save({"a": 1}, tmp_path / "x.pt")  # TFT weights
     finally:
         os.umask(old)
-    for name in ("x.parquet", "x.json"):
+    for name in ("x.parquet", "x.json", "x.pt"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask

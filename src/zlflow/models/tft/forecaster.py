@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from zlflow.errors import ModelError
-from zlflow.markers import write_json_atomic
+from zlflow.markers import fix_mode, write_json_atomic
 from zlflow.models.base import MEDIAN, METADATA_FILE, ForecastModel
 
 if TYPE_CHECKING:
@@ -143,6 +143,7 @@ def _atomic_torch_save(payload: dict[str, Any], path: Path) -> None:
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        fix_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
