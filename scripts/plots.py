@@ -1,7 +1,7 @@
 """Snakemake adapter: the report's plots for one horizon."""
 
 from zlflow.jobs import main
-from zlflow.jobs.models import run_plots
+from zlflow.jobs.plots import run_plots
 
 main(
     snakemake.log[0],

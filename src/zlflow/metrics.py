@@ -3,7 +3,9 @@
 Every model, baseline and the ensemble share one prediction schema, so one function scores
 them all; per-row losses feed the significance tests in ``zlflow.significance``. CRPS comes
 from the quantiles (scoringrules' quantile CRPS, twice the mean pinball loss over the
-configured levels) and the interval score from scoringrules too.
+configured levels) and the interval score from scoringrules too. scoringrules is imported
+where it is used: it compiles its numba functions at import (about 4 s), and every Snakemake
+job is a fresh process, so jobs that score nothing should not pay for it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import scoringrules
 
 from zlflow.calibrate import interval_pairs
 from zlflow.errors import ZlflowError
@@ -98,6 +99,8 @@ def crps_rows(y: object, values: np.ndarray, quantiles: Sequence[float]) -> np.n
     out = np.full(len(y_), np.nan)
     ok = np.isfinite(y_)
     if ok.any():
+        import scoringrules
+
         out[ok] = scoringrules.crps_quantile(
             y_[ok], q[ok], np.asarray(quantiles, dtype=float), backend="numpy"
         )
@@ -106,6 +109,8 @@ def crps_rows(y: object, values: np.ndarray, quantiles: Sequence[float]) -> np.n
 
 def interval_score_rows(y: object, lo: object, hi: object, coverage_level: float) -> np.ndarray:
     """Winkler interval score per row: width plus 2/alpha times the distance outside."""
+    import scoringrules
+
     y_, low, high = _arrays(y, lo, hi)
     return np.asarray(
         scoringrules.interval_score(y_, low, high, 1.0 - coverage_level, backend="numpy"),

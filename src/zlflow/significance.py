@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from arch.bootstrap import MovingBlockBootstrap
 from scipy import stats
 
 from zlflow.errors import ZlflowError
@@ -80,6 +79,8 @@ def diebold_mariano(loss_model: np.ndarray, loss_baseline: np.ndarray, lag: int)
 
 def block_bootstrap_indices(n: int, block: int, reps: int, seed: int) -> np.ndarray:
     """``reps`` x ``n`` row indices of moving-block resamples (arch's MovingBlockBootstrap)."""
+    from arch.bootstrap import MovingBlockBootstrap  # arch costs ~0.6 s to import; few jobs need it
+
     if n < 2:
         raise SignificanceError(f"{n} rows; the bootstrap needs at least 2")
     bootstrap = MovingBlockBootstrap(max(1, min(block, n)), np.arange(n), seed=seed)

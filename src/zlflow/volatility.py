@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from arch import arch_model
 from scipy import stats
 
 from zlflow.errors import ZlflowError
@@ -70,6 +69,8 @@ def garch_quantiles(
     fit_rows = int((series.index < fit_end).sum())
     if fit_rows < 250:
         raise VolatilityError(f"GARCH needs 250 daily returns before {fit_end.date()}")
+    from arch import arch_model  # here, not at the top: importing arch costs every job ~1 s
+
     last = pd.Timestamp(max(origins))
     data = series[series.index <= last]
     model = arch_model(data, mean="Zero", vol="GARCH", p=1, q=1, dist="t", rescale=False)
