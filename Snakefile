@@ -28,9 +28,11 @@ include: "rules/export.smk"
 include: "rules/models.smk"
 include: "rules/forecast.smk"
 include: "rules/publish.smk"
+include: "rules/notify.smk"
 
 
 rule all:
     default_target: True
     input:
         get_final_output(),
+        NOTIFY_OUTPUTS,
