@@ -10,4 +10,5 @@ main(
     warehouse=snakemake.params.warehouse,
     objects=snakemake.params.objects,
     marker=snakemake.output[0],
+    candidates=snakemake.input.candidate,
 )

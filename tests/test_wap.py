@@ -23,13 +23,16 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-from zlflow.errors import AssertionFailed, SourceError
+from zlflow.errors import AssertionFailed, SourceError, ZlflowError
+from zlflow.jobs.warehouse import run_publish
+from zlflow.markers import write_json_atomic
 from zlflow.objects import deploy_order, sql_objects
 from zlflow.pipeline import build_warehouse
+from zlflow.warehouse import bigquery as bigquery_module
 from zlflow.warehouse.bigquery import BigQueryWarehouse
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 from zlflow.warehouse.sql import SqlObject
-from zlflow.warehouse.wap import LAYERS, candidate_datasets, split_objects
+from zlflow.warehouse.wap import LAYERS, VERSIONS, candidate_datasets, split_objects
 
 ROOT = Path(__file__).resolve().parents[1]
 # The audit log: a failed assertion records its failure there, for the alerts view.
@@ -61,6 +64,17 @@ def published_fingerprints(path: Path, datasets: dict[str, str]) -> dict[str, st
             for name in names
             if name != AUDIT_LOG
         }
+
+
+def published_views(path: Path, datasets: dict[str, str]) -> set[str]:
+    """``schema.name`` of every published view in the layers."""
+    with DuckDBWarehouse(path, datasets) as wh:
+        views = wh.query_native(
+            "SELECT table_schema || '.' || table_name AS name FROM information_schema.tables "
+            "WHERE table_type = 'VIEW' AND table_schema IN (SELECT UNNEST($s))",
+            {"s": [datasets[k] for k in LAYERS]},
+        )
+    return set(views.column("name").to_pylist())
 
 
 @pytest.fixture
@@ -262,30 +276,39 @@ def test_a_kill_during_publish_leaves_the_old_or_the_new_state(
     assert states[0] == "old" and states[-1] == "new", states  # killed before and after a commit
 
 
+# A published view over a loaded table, for the BigQuery publish tests.
+VIEW = SqlObject(
+    path=Path("features/v.sql"),
+    dataset="features",
+    name="v",
+    text="SELECT x * 10 AS y FROM ${market_data}.raw_a",
+    materialize="view",
+)
+
+
+def emulator(url: str, prefix: str) -> tuple[bigquery.Client, dict[str, str]]:
+    """A client of the local emulator for project zlflow-<prefix>, and its datasets."""
+    names = ("market_data", "staging", "features", "training", "forecasts", "api")
+    client = bigquery.Client(
+        project=f"zlflow-{prefix}",
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=url),
+    )
+    return client, {k: f"{prefix}_{k}" for k in names}
+
+
 def test_bigquery_publishes_the_candidate_on_the_emulator(
     bigquery_emulator: str, tmp_path: Path
 ) -> None:
     """A new table is copied, an existing one moves in the transaction, the view is
     recreated over the published datasets; the candidate stays as it was."""
-    names = ("market_data", "staging", "features", "training", "forecasts", "api")
-    datasets = {k: f"wap_{k}" for k in names}
-    client = bigquery.Client(
-        project="zlflow-wap",
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=bigquery_emulator),
-    )
-    view = SqlObject(
-        path=Path("features/v.sql"),
-        dataset="features",
-        name="v",
-        text="SELECT x * 10 AS y FROM ${market_data}.raw_a",
-        materialize="view",
-    )
-    with client, BigQueryWarehouse("zlflow-wap", "US", candidate_datasets(datasets), client) as wh:
+    client, datasets = emulator(bigquery_emulator, "wap")
+    candidate = candidate_datasets(datasets)
+    with client, BigQueryWarehouse(client.project, "US", candidate, client) as wh:
         for values in ([1, 2], [3, 4, 5]):  # first publish creates, the second replaces
             pd.DataFrame({"x": values}).to_parquet(tmp_path / "a.parquet")
             wh.load_parquet("market_data", "raw_a", tmp_path / "a.parquet")
-            wh.publish([("market_data", "raw_a")], [view])
+            wh.publish([("market_data", "raw_a")], [VIEW])
             published = wh.query_arrow("SELECT y FROM ${published_features}.v ORDER BY y")
             assert published.column("y").to_pylist() == [10 * v for v in values]
             # Counted by a query: the emulator's row-count metadata ignores DELETE.
@@ -294,3 +317,150 @@ def test_bigquery_publishes_the_candidate_on_the_emulator(
         assert wh.table_info("market_data", "raw_a").rows == 3  # the candidate is kept
         jobs = [job.query for job in client.list_jobs() if getattr(job, "query", None)]
         assert any(q.startswith("BEGIN TRANSACTION;") for q in jobs)
+
+
+def publish_job(
+    path: Path, config: dict[str, Any], folder: Path, markers: list[Path]
+) -> tuple[list[str], float]:
+    """Run the workflow's publish job on a DuckDB file: the tables it copied, and seconds."""
+    objects = sql_objects(ROOT / "sql", config["horizons"])
+    with DuckDBWarehouse(path, candidate_datasets(config["datasets"])) as wh:
+        keys = list(batch(wh, config))
+    specs = {
+        k: None
+        if k not in objects
+        else {
+            "sql": str(objects[k].path),
+            "name": objects[k].name,
+            "template_vars": dict(objects[k].template_vars),
+        }
+        for k in keys
+    }
+    warehouse = {
+        "backend": "duckdb",
+        "duckdb": {"path": str(path)},
+        "datasets": candidate_datasets(config["datasets"]),
+    }
+    output = folder / "published.json"
+    started = time.perf_counter()
+    run_publish(warehouse, specs, str(output), [str(m) for m in markers])
+    seconds = time.perf_counter() - started
+    return json.loads(output.read_text())["copied"], seconds
+
+
+def test_a_publish_copies_only_the_tables_rebuilt_since_the_last_one(
+    copy: Path, config: dict[str, Any], tmp_path: Path
+) -> None:
+    """The publish job compares each candidate marker with the version it last published:
+    a rebuilt table (its marker rewritten) is copied, the others are left as they are."""
+    with DuckDBWarehouse(copy, candidate_datasets(config["datasets"])) as wh:
+        keys = list(batch(wh, config))
+    markers = []
+    for key in keys:
+        dataset, name = key.split(".")
+        markers.append(tmp_path / "warehouse" / dataset / f"{name}.json")
+        write_json_atomic(markers[-1], {"object": key})
+    objects = sql_objects(ROOT / "sql", config["horizons"])
+    tables = [k for k in keys if k not in objects or objects[k].materialize == "table"]
+    copied, first = publish_job(copy, config, tmp_path, markers)
+    assert sorted(copied) == sorted(tables)  # nothing recorded yet: every table
+    before = published_fingerprints(copy, config["datasets"])
+    copied, unchanged = publish_job(copy, config, tmp_path, markers)
+    assert copied == []
+    assert published_fingerprints(copy, config["datasets"]) == before
+    with DuckDBWarehouse(copy, candidate_datasets(config["datasets"])) as wh:
+        wh.execute(f"DELETE FROM {wh.table('staging', 'futures_daily')} WHERE rowid % 5 = 0")
+        candidate = wh.query_arrow("SELECT COUNT(*) AS n FROM ${staging}.futures_daily")
+    rebuilt = tmp_path / "warehouse" / "staging" / "futures_daily.json"
+    write_json_atomic(rebuilt, {"object": "staging.futures_daily", "rebuilt": True})
+    copied, one = publish_job(copy, config, tmp_path, markers)
+    assert copied == ["staging.futures_daily"]
+    after = published_fingerprints(copy, config["datasets"])
+    changed = {k for k in after if after[k] != before[k]}
+    record = f"{config['datasets']['market_data']}.{VERSIONS}"
+    staged = f"{config['datasets']['staging']}.futures_daily"
+    # Views over the staged bars read the new rows; every other table is as it was.
+    assert changed - published_views(copy, config["datasets"]) == {staged, record}
+    with DuckDBWarehouse(copy, config["datasets"]) as wh:
+        published = wh.query_arrow("SELECT COUNT(*) AS n FROM ${staging}.futures_daily")
+    assert published == candidate
+    print(f"publish: every table {first:.2f} s, none {unchanged:.2f} s, one table {one:.2f} s")
+
+
+def bigquery_state(client: bigquery.Client, datasets: dict[str, str]) -> dict[str, Any]:
+    """Every published object of the layers: kind, columns, view text and sorted rows."""
+    state: dict[str, Any] = {}
+    for key in LAYERS:
+        for item in client.list_tables(f"{client.project}.{datasets[key]}"):
+            table = client.get_table(item.reference)
+            rows = client.query(
+                f"SELECT * FROM `{client.project}.{datasets[key]}.{item.table_id}`"
+            ).result()
+            state[f"{key}.{item.table_id}"] = (
+                table.table_type,
+                [(f.name, f.field_type) for f in table.schema],
+                table.view_query,
+                sorted(repr(tuple(r.values())) for r in rows),
+            )
+    return state
+
+
+def test_bigquery_a_failed_publish_leaves_every_published_object_as_it_was(
+    bigquery_emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish that adds a table, adds a column and replaces rows, failed on the real
+    emulator at its last step (an ASSERT before COMMIT): the preparation is taken back
+    and the transaction rolled back, so every published object is as before; published
+    again without the failure, every change lands."""
+    client, datasets = emulator(bigquery_emulator, "wapf")
+
+    def load(wh: BigQueryWarehouse, name: str, frame: pd.DataFrame) -> None:
+        frame.to_parquet(tmp_path / f"{name}.parquet")
+        wh.load_parquet("market_data", name, tmp_path / f"{name}.parquet")
+
+    candidate = candidate_datasets(datasets)
+    with client, BigQueryWarehouse(client.project, "US", candidate, client) as wh:
+        load(wh, "raw_a", pd.DataFrame({"x": [1, 2]}))
+        load(wh, "raw_s", pd.DataFrame({"s": ["a"]}))
+        wh.publish([("market_data", "raw_a"), ("market_data", "raw_s")], [VIEW], {"v": "1"})
+        old = bigquery_state(client, datasets)
+        # The new candidate: a column more in raw_a, new rows in raw_s, a new table raw_b.
+        load(wh, "raw_a", pd.DataFrame({"x": [3, 4, 5], "z": ["p", "q", "r"]}))
+        load(wh, "raw_s", pd.DataFrame({"s": ["b", "c"]}))
+        load(wh, "raw_b", pd.DataFrame({"b": [7.5]}))
+        tables = [("market_data", t) for t in ("raw_a", "raw_b", "raw_s")]
+        real = bigquery_module.publish_transaction_sql
+
+        def failing(*args: Any) -> str:
+            return real(*args).replace(
+                "COMMIT TRANSACTION;", "ASSERT FALSE AS 'injected failure';\nCOMMIT TRANSACTION;"
+            )
+
+        monkeypatch.setattr(bigquery_module, "publish_transaction_sql", failing)
+        with pytest.raises(ZlflowError, match=r"injected failure.*nothing was published"):
+            wh.publish(tables, [VIEW], {"v": "2"})
+        assert bigquery_state(client, datasets) == old
+        assert wh.published_versions() == {"v": "1"}
+        monkeypatch.undo()
+        # A retyped column is refused before anything changes.
+        load(wh, "raw_s", pd.DataFrame({"s": [1.5]}))
+        with pytest.raises(ZlflowError, match=r"column types \(s STRING -> FLOAT64\)"):
+            wh.publish(tables, [VIEW], {"v": "2"})
+        assert bigquery_state(client, datasets) == old
+        load(wh, "raw_s", pd.DataFrame({"s": ["b", "c"]}))
+        wh.publish(tables, [VIEW], {"v": "2"})
+        new = bigquery_state(client, datasets)
+        assert new["market_data.raw_a"][1] == [("x", "INTEGER"), ("z", "STRING")]
+        assert new["market_data.raw_a"][3] == ["(3, 'p')", "(4, 'q')", "(5, 'r')"]
+        assert new["market_data.raw_b"][3] == ["(7.5,)"]
+        assert new["market_data.raw_s"][3] == ["('b',)", "('c',)"]
+        assert new["features.v"][3] == ["(30,)", "(40,)", "(50,)"]
+        assert wh.published_versions() == {"v": "2"}
+        # raw_a without z again: the column goes after the commit.
+        load(wh, "raw_a", pd.DataFrame({"x": [6]}))
+        wh.publish([("market_data", "raw_a")], [VIEW], {"v": "3"})
+        assert bigquery_state(client, datasets)["market_data.raw_a"][1:] == (
+            [("x", "INTEGER")],
+            None,
+            ["(6,)"],
+        )

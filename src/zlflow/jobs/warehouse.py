@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from zlflow.assertions import failure, record_assertion, with_lineage
@@ -13,7 +15,7 @@ from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.export import export_training
 from zlflow.jobs import connect
 from zlflow.jobs.ingest import refuse_replacing_ingested
-from zlflow.loading import ShrinkGuard
+from zlflow.loading import ShrinkGuard, table_exists
 from zlflow.manifest import build_manifest
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
@@ -24,6 +26,7 @@ from zlflow.warehouse.wap import (
     published_datasets,
     published_key,
     split_objects,
+    stale_tables,
 )
 
 log = logging.getLogger("zlflow")
@@ -111,15 +114,24 @@ def run_assertion(warehouse: Mapping[str, Any], sql: str, marker: str) -> None:
         )
 
 
+def candidate_version(marker: str | Path) -> str:
+    """A candidate object's version: its marker, rewritten whenever the job rebuilt it."""
+    path = Path(marker)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return f"{path.stat().st_mtime_ns}:{digest}"
+
+
 def run_publish(
     warehouse: Mapping[str, Any],
     objects: Mapping[str, Mapping[str, Any] | None],
     marker: str,
+    candidates: Sequence[str] = (),
 ) -> None:
     """Publish the audited candidate: every object at once, or none (write-audit-publish).
 
     ``objects`` maps ``dataset.name`` (in deploy order) to its SQL file, name and template
-    variables, or None for a loaded table.
+    variables, or None for a loaded table. ``candidates`` are the candidate markers
+    (``<dataset>/<name>.json``): only tables rebuilt since the last publish are copied.
     """
     sql = {
         key: None
@@ -127,11 +139,22 @@ def run_publish(
         else read_sql_object(spec["sql"], spec["name"], dict(spec["template_vars"]))
         for key, spec in objects.items()
     }
+    versions = {f"{Path(m).parent.name}.{Path(m).stem}": candidate_version(m) for m in candidates}
     tables, views = split_objects(sql)
     with connect(warehouse) as wh:
         published = published_datasets(wh.datasets)
-        log.info("publishing %d tables and %d views to %s", len(tables), len(views), published)
-        wh.publish(tables, views)
+        present = {
+            f"{d}.{n}" for d, n in tables if table_exists(wh, published_key(wh.datasets, d), n)
+        }
+        stale = stale_tables(tables, versions or None, wh.published_versions(), present)
+        log.info(
+            "publishing %d of %d tables (the others are as last published) and %d views to %s",
+            len(stale),
+            len(tables),
+            len(views),
+            published,
+        )
+        wh.publish(stale, views, {k: v for k, v in versions.items() if k in sql} or None)
         record = {}
         for key in sql:
             dataset, name = key.split(".")
@@ -143,6 +166,7 @@ def run_publish(
         {
             "backend": wh.backend,
             "published": record,
+            "copied": [f"{d}.{n}" for d, n in stale],
             "candidate_datasets": candidate_names(wh.datasets),
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
         },

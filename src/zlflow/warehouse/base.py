@@ -6,7 +6,7 @@ Kept small on purpose so that a second backend (BigQuery) is one module.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,9 @@ from typing import Any, Self
 
 import pyarrow as pa
 
+from zlflow.errors import ZlflowError
 from zlflow.warehouse.sql import SqlObject, check_identifier, read_sql_text
+from zlflow.warehouse.wap import VERSIONS, published_key
 
 
 @dataclass(frozen=True)
@@ -134,11 +136,28 @@ class Warehouse(ABC):
         """Row count and columns of a table or view."""
 
     @abstractmethod
-    def publish(self, tables: Sequence[tuple[str, str]], views: Sequence[SqlObject]) -> None:
+    def publish(
+        self,
+        tables: Sequence[tuple[str, str]],
+        views: Sequence[SqlObject],
+        versions: Mapping[str, str] | None = None,
+    ) -> None:
         """Replace published objects by their candidates, all at once (write-audit-publish).
 
         ``self.datasets`` is a candidate mapping (``warehouse.wap.candidate_datasets``):
         each (dataset key, name) table is copied from the candidate dataset to the
         published one, and each view is recreated over the published datasets. Either
-        every object changes or none does.
+        every object changes or none does. ``versions`` (``dataset.name`` -> the
+        candidate's version) replaces the record of what is published in the same step;
+        None clears it, so that the next versioned publish copies every table.
         """
+
+    def published_versions(self) -> dict[str, str]:
+        """``dataset.name`` -> the candidate version last published (empty if unknown)."""
+        key = published_key(self.datasets, "market_data")
+        try:
+            self.table_info(key, VERSIONS)
+        except ZlflowError:
+            return {}
+        rows = self.query_arrow(f"SELECT object, version FROM ${{{key}}}.{VERSIONS}")
+        return {row["object"]: row["version"] for row in rows.to_pylist()}

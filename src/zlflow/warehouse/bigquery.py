@@ -11,11 +11,12 @@ import contextlib
 import datetime as dt
 import decimal
 import json
+import logging
 import numbers
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ from google.cloud.bigquery.table import RowIterator
 from zlflow.errors import ConfigError, SqlError, ZlflowError
 from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse
 from zlflow.warehouse.sql import SqlObject, check_identifier, read_sql_text
-from zlflow.warehouse.wap import published_datasets
+from zlflow.warehouse.wap import VERSIONS, published_datasets
 
+log = logging.getLogger("zlflow")
 # Project ids, including the legacy domain-scoped form ``example.com:project``.
 PROJECT_ID = re.compile(r"^(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,61}[a-z0-9]$")
 _POSITION = re.compile(r"\s*at \[(\d+):(\d+)\]")
@@ -197,6 +199,80 @@ def merge_sql(target: str, staging: str, keys: Sequence[str], columns: Sequence[
     )
 
 
+def count_sql(ref: str) -> str:
+    """The rows of a table (free on BigQuery: answered from metadata)."""
+    return f"SELECT COUNT(*) FROM {ref}"
+
+
+def drop_sql(kind: str, ref: str, if_exists: bool = False) -> str:
+    """DROP TABLE or DROP VIEW (a table turned view, a staging table, an undo)."""
+    if kind not in ("TABLE", "VIEW"):
+        raise SqlError(f"cannot drop a {kind!r}")
+    return f"DROP {kind} {'IF EXISTS ' if if_exists else ''}{ref}"
+
+
+def versions_table_sql(ref: str) -> str:
+    """The record of what is published (see ``warehouse.wap.VERSIONS``), made once."""
+    return f"CREATE TABLE IF NOT EXISTS {ref} (object STRING, version STRING)"
+
+
+def create_like_sql(target: str, source: str) -> str:
+    """An empty published table with the candidate's columns and layout, before the
+    transaction fills it: no published SQL reads a table that did not exist."""
+    return f"CREATE TABLE {target} LIKE {source}"
+
+
+def add_columns_sql(target: str, columns: Sequence[tuple[str, str]]) -> str:
+    """New nullable columns before the transaction fills them (old SQL never reads them)."""
+    added = ", ".join(
+        f"ADD COLUMN IF NOT EXISTS {check_identifier(c, 'column')} {t}" for c, t in columns
+    )
+    return f"ALTER TABLE {target} {added}"
+
+
+def drop_columns_sql(target: str, columns: Sequence[str]) -> str:
+    """Columns the candidate no longer has, after the commit (new SQL never reads them)."""
+    dropped = ", ".join(f"DROP COLUMN IF EXISTS {check_identifier(c, 'column')}" for c in columns)
+    return f"ALTER TABLE {target} {dropped}"
+
+
+def publish_transaction_sql(
+    moves: Sequence[tuple[str, str, Sequence[str]]],
+    record: str,
+    versions: Mapping[str, str] | None,
+) -> str:
+    """The publish: one multi-statement transaction that replaces the rows of each
+    (target, source, columns) table and the record of published versions, or nothing."""
+    statements = ["BEGIN TRANSACTION;"]
+    for target, source, columns in moves:
+        listed = ", ".join(check_identifier(c, "column") for c in columns)
+        statements.append(f"DELETE FROM {target} WHERE TRUE;")
+        statements.append(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {source};")
+    statements.append(f"DELETE FROM {record} WHERE TRUE;")
+    if versions:
+        # JSON strings are valid BigQuery string literals.
+        rows = ", ".join(f"({json.dumps(k)}, {json.dumps(v)})" for k, v in sorted(versions.items()))
+        statements.append(f"INSERT INTO {record} (object, version) VALUES {rows};")
+    statements.append("COMMIT TRANSACTION;")
+    return "\n".join(statements)
+
+
+@dataclass
+class PublishPlan:
+    """What a BigQuery publish does around its transaction, from table metadata."""
+
+    creates: list[tuple[str, str]] = field(default_factory=list)  # (new table, candidate)
+    added: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # target -> columns
+    moves: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    removed: dict[str, list[str]] = field(default_factory=dict)  # target -> columns, after
+
+    def undo(self) -> list[str]:
+        """Statements that take back what was done before a failed transaction."""
+        undo = [drop_sql("TABLE", t, if_exists=True) for t, _ in self.creates]
+        undo += [drop_columns_sql(t, [c for c, _ in cols]) for t, cols in self.added.items()]
+        return undo
+
+
 class BigQueryWarehouse(Warehouse):
     """Warehouse on BigQuery: config dataset keys map to datasets in one project."""
 
@@ -344,7 +420,7 @@ class BigQueryWarehouse(Warehouse):
             # CREATE OR REPLACE cannot change a table into a view or back, and DDL cannot
             # run in a transaction: check that the query compiles before dropping.
             self._run(self.render(obj), what=what, dry_run=True)
-            self._run(f"DROP {existing} {self._ref(obj.dataset, obj.name)}", what=what)
+            self._run(drop_sql(existing, self._ref(obj.dataset, obj.name)), what=what)
         # The DDL goes on a line of its own: file line n is statement line n + 1.
         self._run(deploy_sql(obj, self.project, self.datasets), what=what, first_line=2)
         return self.table_info(obj.dataset, obj.name)
@@ -403,7 +479,7 @@ class BigQueryWarehouse(Warehouse):
             except NotFound:
                 create = create_from_staging_sql(ref, staging, partition_by, cluster_by)
                 self._run(create, what=what)
-                rows = self._scalar(f"SELECT COUNT(*) FROM {staging}", what)
+                rows = self._scalar(count_sql(staging), what)
                 return MergeResult(inserted=rows, updated=0, unchanged=0, rows=rows)
             expected = [(f.name, _field_type(f)) for f in existing.schema]
             found = [(f.name, _field_type(f)) for f in loaded.schema]
@@ -419,7 +495,7 @@ class BigQueryWarehouse(Warehouse):
             assert counts is not None
             updated, unchanged, inserted = next(iter(counts)).values()
             self._run(merge_sql(ref, staging, keys, columns), what=what)
-            rows = self._scalar(f"SELECT COUNT(*) FROM {ref}", what)
+            rows = self._scalar(count_sql(ref), what)
         except (GoogleAPICallError, OSError) as err:
             message = _service_message(err)[0] if isinstance(err, GoogleAPICallError) else err
             raise ZlflowError(f"{what} failed: {message}") from err
@@ -436,45 +512,98 @@ class BigQueryWarehouse(Warehouse):
         assert rows is not None
         return int(next(iter(rows))[0])
 
-    def publish(self, tables: Sequence[tuple[str, str]], views: Sequence[SqlObject]) -> None:
-        """Table rows move in one multi-statement transaction (DELETE and INSERT per table).
-
-        DDL cannot run in a transaction, so a table that is new or whose columns changed
-        is copied (CREATE OR REPLACE ... COPY) just before it, and views are recreated
-        after it commits; a view's text changes only with its SQL file, never with data.
-        """
-        published = published_datasets(self.datasets)
-        what = "publishing the candidate"
-        moves = []
+    def _publish_plan(
+        self, tables: Sequence[tuple[str, str]], published: Mapping[str, str]
+    ) -> PublishPlan:
+        """Read the metadata of each table pair and plan the publish; refuse before any
+        change what BigQuery cannot do inside a transaction (a retyped column, a view
+        that becomes a table)."""
+        plan = PublishPlan()
         for key, name in tables:
-            source_id = self._id(key, name)
             target_id = f"{self.project}.{published[key]}.{name}"
-            source, target = f"`{source_id}`", f"`{target_id}`"
+            target, source = f"`{target_id}`", self._ref(key, name)
+            candidate = [
+                (f.name, _field_type(f)) for f in self.client.get_table(self._id(key, name)).schema
+            ]
             try:
                 existing = self.client.get_table(target_id)
             except NotFound:
-                existing = None
-            candidate = self.client.get_table(source_id)
-            same = existing is not None and existing.table_type != "VIEW"
-            same = same and [(f.name, _field_type(f)) for f in existing.schema] == [
-                (f.name, _field_type(f)) for f in candidate.schema
-            ]
-            if same:
-                moves.append(f"DELETE FROM {target} WHERE TRUE;")
-                moves.append(f"INSERT INTO {target} SELECT * FROM {source};")
+                plan.creates.append((target, source))
+                plan.moves.append((target, source, [c for c, _ in candidate]))
                 continue
-            if existing is not None and existing.table_type == "VIEW":
-                self._run(f"DROP VIEW {target}", what=what)
-            self._run(f"CREATE OR REPLACE TABLE {target} COPY {source}", what=what)
-        if moves:
-            script = "BEGIN TRANSACTION;\n" + "\n".join(moves) + "\nCOMMIT TRANSACTION;"
-            self._run(script, what=f"{what} (one transaction; nothing changed)")
+            fix = f"drop it (bq rm -f {self.project}:{published[key]}.{name}) and run again"
+            if existing.table_type == "VIEW":
+                raise ZlflowError(
+                    f"publishing {target_id}: the published view would become a table, which "
+                    f"BigQuery cannot do inside the publish transaction; nothing was "
+                    f"published. If intended, {fix}"
+                )
+            old = dict((f.name, _field_type(f)) for f in existing.schema)
+            retyped = [f"{c} {old[c]} -> {t}" for c, t in candidate if c in old and old[c] != t]
+            if retyped:
+                raise ZlflowError(
+                    f"publishing {target_id} would change column types ({', '.join(retyped)}), "
+                    "which BigQuery cannot do inside the publish transaction; nothing was "
+                    f"published. If intended, {fix}"
+                )
+            added = [(c, t) for c, t in candidate if c not in old]
+            removed = [c for c in old if c not in dict(candidate)]
+            if added:
+                plan.added[target] = added
+            if removed:
+                plan.removed[target] = removed
+            plan.moves.append((target, source, [c for c, _ in candidate]))
+        return plan
+
+    def publish(
+        self,
+        tables: Sequence[tuple[str, str]],
+        views: Sequence[SqlObject],
+        versions: Mapping[str, str] | None = None,
+    ) -> None:
+        """Table rows and the version record move in one multi-statement transaction.
+
+        DDL cannot run in a BigQuery transaction, so the order keeps every reader on the
+        old or the new state: before the transaction only what no published SQL reads is
+        added (a new table, empty; a new nullable column), and taken back if the
+        transaction fails; after it commits, views whose text changed are recreated and
+        columns the candidate dropped are removed (no new SQL reads them).
+        """
+        published = published_datasets(self.datasets)
+        what = "publishing the candidate"
+        record = table_ref(self.project, published["market_data"], VERSIONS)
+        self._run(versions_table_sql(record), what=what)
+        plan = self._publish_plan(tables, published)
+        script = publish_transaction_sql(plan.moves, record, versions)
+        try:
+            for target, source in plan.creates:
+                self._run(create_like_sql(target, source), what=what)
+            for target, columns in plan.added.items():
+                self._run(add_columns_sql(target, columns), what=what)
+            self._run(script, what=f"{what} (one transaction)")
+        except ZlflowError as err:
+            for sql in plan.undo():
+                try:
+                    self._run(sql, what=f"{what}: undoing the preparation")
+                except ZlflowError as undo:  # the next publish fills what is left
+                    log.warning("%s", undo)
+            raise ZlflowError(f"{err}; nothing was published") from err
         for obj in views:
             target_id = f"{self.project}.{published[obj.dataset]}.{obj.name}"
-            with contextlib.suppress(NotFound):
-                if self.client.get_table(target_id).table_type != "VIEW":
-                    self._run(f"DROP TABLE `{target_id}`", what=what)
-            self._run(deploy_sql(obj, self.project, published), what=what, first_line=2)
+            deploy = deploy_sql(obj, self.project, published)
+            try:
+                current = self.client.get_table(target_id)
+            except NotFound:
+                current = None
+            if current is not None and current.table_type != "VIEW":
+                self._run(drop_sql("TABLE", f"`{target_id}`"), what=what)
+            elif current is not None and current.view_query == render_sql(
+                obj, self.project, published
+            ):
+                continue  # the same text: a view changes only with its SQL file
+            self._run(deploy, what=what, first_line=2)
+        for target, columns in plan.removed.items():
+            self._run(drop_columns_sql(target, columns), what=what)
 
     def _kind(self, dataset_key: str, name: str) -> str | None:
         try:
@@ -493,7 +622,7 @@ class BigQueryWarehouse(Warehouse):
         rows = table.num_rows
         if not is_view and rows is None:
             # A table's COUNT(*) is free (metadata only); a view's would be a billed query.
-            rows = self._scalar(f"SELECT COUNT(*) FROM {self._ref(dataset_key, name)}")
+            rows = self._scalar(count_sql(self._ref(dataset_key, name)))
         return TableInfo(
             dataset=dataset,
             name=name,

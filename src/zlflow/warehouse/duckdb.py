@@ -7,7 +7,7 @@ file lock beside the database: parallel Snakemake jobs queue instead of failing.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from filelock import FileLock, Timeout
 from zlflow.errors import SqlError, ZlflowError
 from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse
 from zlflow.warehouse.sql import SqlObject, check_identifier, to_duckdb
-from zlflow.warehouse.wap import published_datasets
+from zlflow.warehouse.wap import VERSIONS, published_datasets
 
 
 class DuckDBWarehouse(Warehouse):
@@ -186,8 +186,14 @@ class DuckDBWarehouse(Warehouse):
             rows=int(rows),
         )
 
-    def publish(self, tables: Sequence[tuple[str, str]], views: Sequence[SqlObject]) -> None:
+    def publish(
+        self,
+        tables: Sequence[tuple[str, str]],
+        views: Sequence[SqlObject],
+        versions: Mapping[str, str] | None = None,
+    ) -> None:
         published = published_datasets(self.datasets)
+        record = f"{check_identifier(published['market_data'], 'dataset')}.{VERSIONS}"
         try:
             self.con.execute("BEGIN TRANSACTION")
             for key, name in tables:
@@ -202,6 +208,14 @@ class DuckDBWarehouse(Warehouse):
                     self.con.execute(f"DROP TABLE {target}")
                 body = to_duckdb(obj.render(published), obj.path)
                 self.con.execute(f"CREATE OR REPLACE VIEW {target} AS {body}")
+            self.con.execute(
+                f"CREATE TABLE IF NOT EXISTS {record} (object VARCHAR, version VARCHAR)"
+            )
+            self.con.execute(f"DELETE FROM {record}")
+            if versions:
+                self.con.executemany(
+                    f"INSERT INTO {record} VALUES (?, ?)", sorted(versions.items())
+                )
             self.con.execute("COMMIT")
         except duckdb.Error as err:
             self.con.execute("ROLLBACK")

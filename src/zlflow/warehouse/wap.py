@@ -23,6 +23,9 @@ from zlflow.warehouse.sql import SqlObject, check_identifier
 LAYERS: Final = ("market_data", "staging", "features", "training")
 SUFFIX: Final = "_candidate"
 PUBLISHED: Final = "published_"
+# In the published market_data dataset: the candidate version of each published object,
+# written in the publish transaction, so a publish copies only what was rebuilt since.
+VERSIONS: Final = "_zlflow_published"
 
 
 def candidate_datasets(datasets: Mapping[str, str]) -> dict[str, str]:
@@ -64,6 +67,27 @@ def inspect_hint(datasets: Mapping[str, str]) -> str:
         f"FROM {names[min(1, len(names) - 1)]}.futures_daily); fix the input and run again, "
         "or restore the previous files and run again to rebuild the candidate from them."
     )
+
+
+def stale_tables(
+    tables: list[tuple[str, str]],
+    versions: Mapping[str, str] | None,
+    published: Mapping[str, str],
+    present: set[str],
+) -> list[tuple[str, str]]:
+    """The tables a publish must copy: each whose candidate version differs from the one
+    last published, or that is missing from the published dataset (all without versions).
+
+    ``published`` and ``versions`` map ``dataset.name`` to a version; ``present`` holds
+    the ``dataset.name`` of every published table.
+    """
+    if versions is None:
+        return list(tables)
+    return [
+        (d, n)
+        for d, n in tables
+        if f"{d}.{n}" not in present or versions.get(f"{d}.{n}") != published.get(f"{d}.{n}")
+    ]
 
 
 def split_objects(
