@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -136,6 +137,15 @@ class WebhookChannel:
     timeout_s: float = 10.0
     name: str = field(default="webhook", init=False)
 
+    def __post_init__(self) -> None:
+        # The URL is the secret, and urllib3's debug log shows its path: redact both.
+        if self.url:
+            register_secret(self.url)
+            parts = urlsplit(self.url)
+            secret_part = parts.path + (f"?{parts.query}" if parts.query else "")
+            if len(secret_part) > 8:
+                register_secret(secret_part)
+
     def send(self, alerts: pd.DataFrame) -> None:
         if not self.url:
             raise DeliveryError(
@@ -231,8 +241,6 @@ def channels_from_settings(
     webhook = delivery.get("webhook") or {}
     if webhook.get("enabled"):
         url = environ.get(webhook["url_env"], "").strip() or None
-        if url:
-            register_secret(url)
         channels.append(WebhookChannel(url, webhook["url_env"], webhook.get("timeout_s", 10)))
     email = delivery.get("email") or {}
     if email.get("enabled"):
@@ -305,13 +313,14 @@ def _ledger_rows(
     chunk: pd.DataFrame, channel: str, error: str | None, now: datetime, earlier: pd.DataFrame
 ) -> pd.DataFrame:
     """The ledger rows of one message's alerts after an attempt (counts carried forward)."""
-    previous = earlier.set_index("alert_id")
+    attempts = dict(zip(earlier["alert_id"], earlier["attempts"], strict=True))
+    first = dict(zip(earlier["alert_id"], earlier["first_attempt_at"], strict=True))
     stamp = pd.Timestamp(now)
     rows = chunk[["alert_id", *ALERT_COLUMNS]].copy()
     rows.insert(1, "channel", channel)
     rows["status"] = "failed" if error else "sent"
-    rows["attempts"] = (rows["alert_id"].map(previous["attempts"]).fillna(0) + 1).astype("int64")
-    rows["first_attempt_at"] = rows["alert_id"].map(previous["first_attempt_at"]).fillna(stamp)
+    rows["attempts"] = [int(attempts.get(a, 0)) + 1 for a in rows["alert_id"]]
+    rows["first_attempt_at"] = [first.get(a, stamp) for a in rows["alert_id"]]
     rows["last_attempt_at"] = stamp
     rows["sent_at"] = None if error else stamp
     rows["last_error"] = error
