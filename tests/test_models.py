@@ -139,6 +139,20 @@ def test_same_seed_gives_identical_files_and_predictions(
     np.testing.assert_array_equal(first.predict_p_up(X), second.predict_p_up(X))
 
 
+def test_boosters_are_the_same_whatever_the_thread_count(
+    synthetic: tuple[pd.DataFrame, pd.Series], tmp_path: Path
+) -> None:
+    """``threads`` trains boosters side by side, each on one thread: the models match."""
+    X, y = synthetic
+    params = FAST | {"bagging_fraction": 0.7, "bagging_freq": 1}
+    for threads in (1, 3):
+        model = LightGBMForecaster(QUANTILES, params, seed=7, threads=threads).fit(X, y)
+        model.save(tmp_path / str(threads))
+    one, three = _files(tmp_path / "1"), _files(tmp_path / "3")
+    assert one.pop("model.json") != three.pop("model.json")  # records the thread count
+    assert one == three
+
+
 def test_other_seed_changes_bagged_model(synthetic: tuple[pd.DataFrame, pd.Series]) -> None:
     X, y = synthetic
     params = {"bagging_fraction": 0.7, "bagging_freq": 1}

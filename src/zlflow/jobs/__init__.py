@@ -10,6 +10,7 @@ rule that ran it, so billing and the job history show where bytes went.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -20,6 +21,13 @@ from typing import Any
 from zlflow.errors import ZlflowError
 from zlflow.warehouse import Warehouse
 from zlflow.warehouse import connect as connect_warehouse
+
+# OpenMP threads (PyTorch; LightGBM too if given threads) spin while they wait for each
+# other by default; on a machine shared with other work a descheduled thread then stalls its
+# peers at every barrier (a 2-thread LSTM step measured 25x slower beside two busy processes,
+# 1.05x with a passive wait). Each job is a process of its own, and nothing imported above
+# has loaded an OpenMP runtime yet, so the default set here takes effect; a user's value wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 log = logging.getLogger("zlflow")
 _labels: ContextVar[dict[str, str] | None] = ContextVar("zlflow_job_labels", default=None)

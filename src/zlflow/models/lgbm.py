@@ -1,12 +1,16 @@
 """LightGBM baseline: one quantile regressor per quantile plus one direction classifier.
 
-Every booster is trained with LightGBM's deterministic settings and saved as a text model,
-so the same data, parameters, seed and thread count give byte-identical files.
+Every booster is trained with LightGBM's deterministic settings on one thread and saved as a
+text model, so the same data, parameters and seed give byte-identical files whatever the
+thread count. ``threads`` sets how many boosters train at once instead: on a few thousand
+rows OpenMP threads inside one booster spend more time waiting for each other than working,
+and on a busy machine a descheduled thread stalls the others at every barrier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -97,30 +101,35 @@ class LightGBMForecaster(ForecastModel):
             bagging_seed=self.seed + 1,
             feature_fraction_seed=self.seed + 2,
             data_random_seed=self.seed + 3,
-            num_threads=self.threads,
+            num_threads=1,
             verbosity=-1,
         )
         return params, rounds
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> Self:
-        """Train one quantile booster per quantile and a binary booster on ``y > 0``."""
+        """Train one quantile booster per quantile and a binary booster on ``y > 0``,
+        ``threads`` of them at a time (LightGBM releases the GIL while it trains)."""
         target = self._check_fit_inputs(X, y)
         params, rounds = self._train_params()
-        boosters: dict[str, lgb.Booster] = {}
-        for q in self.quantiles:
-            data = lgb.Dataset(X, label=target, free_raw_data=True)
-            boosters[quantile_column(q)] = lgb.train(
+        tasks = {
+            quantile_column(q): (
                 params | {"objective": "quantile", "alpha": q, "metric": "quantile"},
-                data,
-                num_boost_round=rounds,
+                target,
             )
-        data = lgb.Dataset(X, label=(target > 0).astype(float), free_raw_data=True)
-        boosters[DIRECTION] = lgb.train(
+            for q in self.quantiles
+        }
+        tasks[DIRECTION] = (
             params | {"objective": "binary", "metric": "binary_logloss"},
-            data,
-            num_boost_round=rounds,
+            (target > 0).astype(float),
         )
-        self._boosters = boosters
+
+        def train(key: str) -> lgb.Booster:
+            task_params, label = tasks[key]
+            data = lgb.Dataset(X, label=label, free_raw_data=True)
+            return lgb.train(task_params, data, num_boost_round=rounds)
+
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            self._boosters = dict(zip(tasks, pool.map(train, tasks), strict=True))
         return self
 
     def booster(self, key: str) -> lgb.Booster:
