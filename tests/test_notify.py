@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pytest_httpserver import HTTPServer
+from workflow_tools import SNAKEMAKE, copy_workflow
 
 from zlflow.errors import ConfigError
 from zlflow.notify import (
@@ -363,3 +366,57 @@ def test_the_ledger_works_on_bigquery(bigquery_emulator: str, httpserver: HTTPSe
         assert (rows["status"] == "sent").all() and (rows["attempts"] == 2).all()
         assert bq.table_info("forecasts", SENT_TABLE).kind == "table"
     client.close()
+
+
+# --- the Snakemake rule ---------------------------------------------------------------
+
+
+def test_the_rule_survives_a_failing_endpoint_and_delivers_on_the_next_run(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """Real Snakemake on a copy of the workflow, from a given alerts file (only the
+    delivery rule may run): a 5xx run succeeds, the next run sends, a third does nothing."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    publish = workdir / "results" / "default" / "publish"
+    publish.mkdir(parents=True)
+    (publish / "alerts.json").write_text(json.dumps({"alerts": RECORDS, "count": 2}))
+    overlay = {
+        "alerts": {
+            "delivery": {
+                "retry": {"max_tries": 2, "base_delay_s": 0},
+                "webhook": {"enabled": True, "url_env": "ZLFLOW_TEST_WEBHOOK"},
+            }
+        }
+    }
+    (workdir / "overlay.yaml").write_text(json.dumps(overlay))
+    env = os.environ | {"ZLFLOW_TEST_WEBHOOK": httpserver.url_for(SECRET_PATH)}
+    report = publish / "alerts_delivery.json"
+
+    def run() -> str:
+        target = str(report.relative_to(workdir))
+        result = subprocess.run(
+            [SNAKEMAKE, target, "--configfile", "overlay.yaml", "--allowed-rules", "notify_alerts"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stderr
+
+    httpserver.expect_request(SECRET_PATH).respond_with_data("down", status=500)
+    out = run()
+    assert "left for the next run: webhook: HTTP 500" in out
+    assert len(json.loads(report.read_text())["unsent"]) == 2
+    assert SECRET_PATH not in out and SECRET_PATH not in report.read_text()
+
+    httpserver.clear()
+    httpserver.expect_request(SECRET_PATH).respond_with_data("ok")
+    out = run()
+    assert "Params have changed" in out  # the retry token: nothing upstream changed
+    assert json.loads(report.read_text())["channels"]["webhook"]["sent"] == 2
+    assert len(httpserver.log) == 1
+
+    assert "Nothing to be done" in run()
+    assert len(httpserver.log) == 1
