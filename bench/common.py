@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +83,22 @@ def python_worker(script: str | Path, *args: str, check: bool = True) -> tuple[R
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     payload = json.loads(lines[-1]) if lines else {}
     return run, payload
+
+
+BUSY_LOOP = "while True:\n    pass\n"
+
+
+@contextmanager
+def background_load(processes: int) -> Iterator[None]:
+    """``processes`` CPU-bound busy loops (one core each) for the length of the block:
+    a reproducible stand-in for other work on a shared machine, always stopped after."""
+    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
 
 
 def median(values: Sequence[float]) -> float:
