@@ -1,5 +1,5 @@
 # Publishing: forecasts, explainers and metrics merged into the forecasts dataset, the
-# API views on top of them, the alerts file and the static dashboard.
+# API views on top of them, the alerts file and the static site (docs/site.md).
 
 
 rule upload_forecasts:
@@ -129,11 +129,29 @@ rule alerts:
         "../scripts/alerts.py"
 
 
+# The API views the site publishes as api/<view>.json: every view in sql/api.
+SITE_VIEWS = sorted(OBJECTS[k].name for k in OBJECTS if k.startswith("api."))
+SITE_CHARTS = [
+    "fan",
+    "direction",
+    "drivers",
+    "metrics",
+    "coverage",
+    "reliability",
+    "pit",
+]
+
+
 rule dashboard:
+    """The static site (index.html reading api/<view>.json) and its one-file copy."""
     input:
         api_markers(),
     output:
         html=f"{RESULTS}/publish/dashboard.html",
+        index=f"{RESULTS}/publish/site/index.html",
+        meta=f"{RESULTS}/publish/site/meta.json",
+        views=expand(f"{RESULTS}/publish/site/api/{{view}}.json", view=SITE_VIEWS),
+        svgs=expand(f"{RESULTS}/publish/site/charts/{{chart}}.svg", chart=SITE_CHARTS),
         fan=report(
             f"{RESULTS}/publish/charts/fan.png",
             caption="../report/dashboard.rst",
@@ -180,6 +198,8 @@ rule dashboard:
     params:
         warehouse=warehouse_params(),
         settings=dashboard_settings(),
+        views=SITE_VIEWS,
+        charts=SITE_CHARTS,
     script:
         "../scripts/dashboard.py"
 

@@ -1,4 +1,6 @@
-"""Snakemake adapter: build the static dashboard from the API views."""
+"""Snakemake adapter: publish the static site (JSON per API view) and its one-file copy."""
+
+from pathlib import Path
 
 from zlflow.jobs import main
 from zlflow.jobs.publish import run_dashboard
@@ -9,6 +11,8 @@ main(
     rule=snakemake.rule,
     warehouse=snakemake.params.warehouse,
     settings=snakemake.params.settings,
+    views=snakemake.params.views,
+    site=str(Path(snakemake.output.index).parent),
     html=snakemake.output.html,
-    charts={k: v for k, v in snakemake.output.items() if k != "html"},
+    charts={name: snakemake.output[name] for name in snakemake.params.charts},
 )

@@ -1,15 +1,22 @@
-"""A static HTML dashboard built from the API views: no server, no JavaScript libraries.
+"""The published site: one JSON file per API view, the charts, and a page that reads them.
 
-Charts are inline SVG drawn by matplotlib (PNG copies go to the Snakemake report); a few
-lines of inline script only check that every chart has a size once the page is laid out.
+``site/`` holds ``index.html``, ``api/<view>.json`` (every API view, rows in a fixed
+order, dates ISO, NaN as null), ``meta.json`` (what the page needs beyond the views) and
+``charts/*.svg`` drawn by matplotlib. Any static host serves the folder as it is: the
+page fetches the JSON and the charts, with no build step and no CDN. ``dashboard.html``
+is the same page with that data and the charts inlined, for opening from disk, where a
+browser blocks fetch() of local files. A rerun on the same warehouse writes identical
+bytes.
 """
 
 from __future__ import annotations
 
-import html
+import datetime as dt
 import io
-from collections.abc import Mapping
-from datetime import UTC, datetime
+import json
+import math
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +29,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from zlflow.errors import ZlflowError
 from zlflow.warehouse.base import Warehouse
 
 CHARTS = ("fan", "direction", "drivers", "metrics", "coverage", "reliability", "pit")
+# The views the page itself reads (every API view is published as JSON all the same).
+PAGE_VIEWS = (
+    "vw_zl_alerts",
+    "vw_zl_backtest_summary",
+    "vw_zl_backtest_verdicts",
+    "vw_zl_latest_forecast",
+    "vw_zl_live_track_record",
+    "vw_zl_top_drivers",
+)
+REQUIRED_VIEWS = (*PAGE_VIEWS, "vw_zl_forecast_history")
 BASELINES = {"random_walk", "drift", "climatology", "garch"}
 HEADLINE = "ensemble"
 VERDICT_COLORS = {
@@ -32,23 +50,10 @@ VERDICT_COLORS = {
     "loses": "tab:red",
     "no significant difference": "tab:gray",
 }
-# What a live forecast row shows, after its horizon (and model).
-FORECAST_COLUMNS = (
-    "as_of_date",
-    "target_date",
-    "close",
-    "median_price",
-    "lower_80_price",
-    "upper_80_price",
-    "lower_95_price",
-    "upper_95_price",
-    "p_up",
-)
-# (metric, baseline, column title) of the verdict table, in reading order.
-VERDICT_COLUMNS = (
+# (metric, baseline, title) of the skill chart's panels, in reading order.
+SKILL_PANELS = (
     ("crps", "random_walk", "CRPS vs random walk"),
     ("abs_error", "random_walk", "MAE vs random walk"),
-    ("interval_score_80", "random_walk", "80% interval score vs random walk"),
     ("brier", "climatology", "Brier vs climatology"),
     ("brier", "random_walk", "Brier vs a coin"),
     ("directional_accuracy", "majority direction", "accuracy vs majority direction"),
@@ -62,58 +67,184 @@ PIT_BINS = (
     ("upper_80_log_return", "upper_95_log_return", 0.075),
     ("upper_95_log_return", None, 0.025),
 )
+# Readable names of the features of features.zl_daily_v1 (docs/features.md defines them).
+FEATURE_LABELS = {
+    "ret_1d": "ZL return, 1 day",
+    "ret_5d": "ZL return, 5 days",
+    "ret_21d": "ZL return, 21 days",
+    "ret_63d": "ZL return, 63 days",
+    "sma_ratio_10": "price vs 10-day average",
+    "sma_ratio_20": "price vs 20-day average",
+    "sma_ratio_50": "price vs 50-day average",
+    "sma_ratio_200": "price vs 200-day average",
+    "ema_ratio_10": "price vs 10-day EMA",
+    "ema_ratio_20": "price vs 20-day EMA",
+    "ema_ratio_50": "price vs 50-day EMA",
+    "ema_ratio_200": "price vs 200-day EMA",
+    "rsi_14": "RSI, 14 days",
+    "macd": "MACD line",
+    "macd_signal": "MACD signal",
+    "macd_hist": "MACD histogram",
+    "bb_pctb_20": "Bollinger %B, 20 days",
+    "atr_14_pct": "average true range, 14 days",
+    "rv_5": "realised volatility, 5 days",
+    "rv_21": "realised volatility, 21 days",
+    "rv_63": "realised volatility, 63 days",
+    "volume_z_21": "volume z-score, 21 days",
+    "dist_52w_high": "distance to 52-week high",
+    "dist_52w_low": "distance to 52-week low",
+    "board_crush": "board crush margin",
+    "oil_share": "oil share of crush value",
+    "zs_ret_1d": "soybean return, 1 day",
+    "cl_ret_1d": "crude oil return, 1 day",
+    "es_ret_1d": "S&P 500 return, 1 day",
+    "zc_ret_1d": "corn return, 1 day",
+    "cl_ret_5d": "crude oil return, 5 days",
+    "es_ret_5d": "S&P 500 return, 5 days",
+    "corr_zl_cl_63": "correlation with crude, 63 days",
+    "corr_zl_es_63": "correlation with S&P 500, 63 days",
+    "corr_zl_zs_63": "correlation with soybeans, 63 days",
+    "dgs10": "10-year Treasury yield",
+    "dgs2": "2-year Treasury yield",
+    "term_spread": "10y-2y Treasury spread",
+    "t10yie": "10-year breakeven inflation",
+    "fed_funds": "fed funds rate",
+    "cpi_yoy": "CPI inflation, year on year",
+    "usd_broad_chg_21": "broad dollar index, 21-day change",
+    "brent_wti_spread": "Brent-WTI spread",
+    "brl_usd_chg_21": "Brazilian real, 21-day change",
+    "cot_zl_net_pct": "speculators' net position (COT)",
+    "cot_zl_net_chg": "speculators' net position, weekly change",
+    "wx_tmax_anom_7d": "US Midwest heat anomaly, 7 days",
+    "wx_prcp_anom_30d": "US Midwest rain anomaly, 30 days",
+}
 
 
-def _query(warehouse: Warehouse, sql: str) -> pd.DataFrame:
-    return warehouse.query_arrow(sql).to_pandas()
+class SiteError(ZlflowError):
+    """The warehouse lacks what the site publishes."""
 
 
-def dashboard_data(
-    warehouse: Warehouse, history_sessions: int, top: int
-) -> dict[str, pd.DataFrame]:
-    """Everything the page shows, read through the API views."""
+def feature_label(feature: str) -> str:
+    """A reader's name for a feature column, falling back to the column name spelled out."""
+    return FEATURE_LABELS.get(feature, feature.replace("_", " "))
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON-ready value: ISO dates, NaN as null, floats to 12 significant digits.
+
+    Rounding keeps a rerun byte-identical where a parallel sum differs in its last bit.
+    """
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, dt.datetime | pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating | Decimal):
+        number = float(value)
+        return float(f"{number:.12g}") if math.isfinite(number) else None
+    return value
+
+
+def _sort_key(row: Sequence[Any]) -> tuple[tuple[bool, Any], ...]:
+    return tuple((v is None, "" if v is None else v) for v in row)
+
+
+def view_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A view's rows as JSON records, ordered by every column in turn (nulls last)."""
+    columns = list(frame.columns)
+    rows = [
+        [_json_value(v) for v in row]
+        for row in frame.astype(object).itertuples(index=False, name=None)
+    ]
+    rows.sort(key=_sort_key)
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _json_text(payload: Any) -> str:
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, indent=1) + "\n"
+
+
+def site_data(
+    warehouse: Warehouse, views: Sequence[str], history_sessions: int, top: int
+) -> dict[str, Any]:
+    """Every API view in full, plus the price history and the subsets the charts draw."""
+    missing = sorted(set(REQUIRED_VIEWS) - set(views))
+    if missing:
+        raise SiteError(f"the site needs the API views {missing}; the views given: {sorted(views)}")
+    frames = {
+        view: warehouse.query_arrow(f"SELECT * FROM ${{api}}.{view}").to_pandas()
+        for view in sorted(views)
+    }
     prices = warehouse.query_arrow(
         "SELECT trade_date, close FROM ${staging}.futures_daily WHERE symbol = 'ZL' "
         "ORDER BY trade_date DESC LIMIT @n",
         {"n": history_sessions},
     ).to_pandas()
-    start = prices["trade_date"].min()
-    history = warehouse.query_arrow(
-        "SELECT * FROM ${api}.vw_zl_forecast_history "
-        "WHERE kind = 'backtest' AND target_date >= @start",
-        {"start": start},
-    ).to_pandas()
-    drivers = warehouse.query_arrow(
-        "SELECT * FROM ${api}.vw_zl_top_drivers WHERE rank <= @top ORDER BY horizon, model, rank",
-        {"top": top},
-    ).to_pandas()
-    # Every scored backtest forecast (folds 1 and later) with its outcome: the evidence.
-    scored = _query(
-        warehouse,
-        "SELECT horizon, model, fold, p_up, realised_log_return, median_log_return, "
-        "lower_80_log_return, upper_80_log_return, lower_95_log_return, upper_95_log_return, "
-        "inside_80, inside_95 FROM ${api}.vw_zl_forecast_history "
-        "WHERE kind = 'backtest' AND fold >= 1 AND realised_log_return IS NOT NULL",
-    )
+    if prices.empty:
+        raise SiteError("staging.futures_daily holds no ZL bars: nothing to publish")
+    prices = prices.sort_values("trade_date", ignore_index=True)
+    history = frames["vw_zl_forecast_history"]
+    backtest = history[history["kind"] == "backtest"]
+    drivers = frames["vw_zl_top_drivers"]
     return {
-        "scored": scored,
-        "verdicts": _query(
-            warehouse,
-            "SELECT * FROM ${api}.vw_zl_backtest_verdicts ORDER BY horizon, model, metric",
-        ),
-        "prices": prices.sort_values("trade_date"),
-        "latest": _query(
-            warehouse, "SELECT * FROM ${api}.vw_zl_latest_forecast ORDER BY horizon, model"
-        ),
-        "history": history,
-        "drivers": drivers,
-        "summary": _query(
-            warehouse,
-            "SELECT * FROM ${api}.vw_zl_backtest_summary ORDER BY horizon, is_baseline, model",
-        ),
-        "alerts": _query(
-            warehouse, "SELECT * FROM ${api}.vw_zl_alerts ORDER BY severity, alert_type, alert_date"
-        ),
+        "views": frames,
+        "prices": prices,
+        "history": backtest[backtest["target_date"] >= prices["trade_date"].min()],
+        # Every scored backtest forecast (folds 1 and later) with its outcome: the evidence.
+        "scored": backtest[(backtest["fold"] >= 1) & backtest["realised_log_return"].notna()],
+        "drivers": drivers[drivers["rank"] <= top].sort_values(["horizon", "model", "rank"]),
+        "verdicts": frames["vw_zl_backtest_verdicts"].sort_values(["horizon", "model", "metric"]),
+        "latest": frames["vw_zl_latest_forecast"].sort_values(["horizon", "model"]),
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+
+def site_meta(data: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page shows beyond the views: data dates, the backtest band's end, labels."""
+    prices, history = data["prices"], data["views"]["vw_zl_forecast_history"]
+    backtest = history[history["kind"] == "backtest"]
+    live = history[history["kind"] == "live"]
+    data_through = pd.Timestamp(prices["trade_date"].iloc[-1])
+    band_end = backtest["target_date"].max() if not backtest.empty else None
+    sessions = pd.DatetimeIndex(pd.to_datetime(prices["trade_date"]))
+    gap = None if band_end is None else int((sessions > pd.Timestamp(band_end)).sum())
+    horizons = sorted(set(history["horizon"]))
+    features = sorted(set(data["views"]["vw_zl_top_drivers"]["feature"]))
+    return {
+        "data_through": _iso(data_through),
+        "live_as_of_date": _iso(live["as_of_date"].max()) if not live.empty else None,
+        "backtest": {
+            "last_as_of_date": _iso(backtest["as_of_date"].max()) if not backtest.empty else None,
+            "last_target_date": _iso(band_end),
+            "sessions_to_latest_data": gap,
+        },
+        "horizon_days": {
+            str(r.horizon): int(r.horizon_days)
+            for r in data["latest"][["horizon", "horizon_days"]].drop_duplicates().itertuples()
+        },
+        "horizons": horizons,
+        "headline_model": HEADLINE,
+        "p_up_low": settings["p_up_low"],
+        "p_up_high": settings["p_up_high"],
+        "live_min_matured": settings["live_min_matured"],
+        "feature_labels": {f: feature_label(f) for f in features},
+        "charts": list(CHARTS),
+        "views": sorted(data["views"]),
     }
 
 
@@ -189,18 +320,23 @@ def _direction(data: dict[str, pd.DataFrame], low: float, high: float) -> plt.Fi
 
 def _drivers(data: dict[str, pd.DataFrame]) -> plt.Figure:
     drivers = data["drivers"]
-    fig, ax = plt.subplots(figsize=(6, 0.3 * max(len(drivers), 1) + 1.4))
     if not drivers.empty:
-        first = drivers[
-            (drivers["model"] == drivers["model"].iloc[0])
-            & (drivers["horizon"] == drivers["horizon"].iloc[0])
-        ].iloc[::-1]
-        colors = ["tab:green" if v > 0 else "tab:red" for v in first["contribution"]]
-        ax.barh(first["feature"], first["contribution"], color=colors)
-        ax.set_title(
-            f"Top drivers of the latest {first['model'].iloc[0]} "
-            f"{first['horizon'].iloc[0]} median (log return)"
+        models = set(drivers["model"])
+        model = HEADLINE if HEADLINE in models else str(drivers["model"].iloc[0])
+        mine = drivers[drivers["model"] == model]
+        drivers = mine[mine["horizon"] == mine["horizon"].iloc[0]].iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.35 * max(len(drivers), 1) + 1.4))
+    if not drivers.empty:
+        colors = ["tab:green" if v > 0 else "tab:red" for v in drivers["contribution"]]
+        ax.barh(
+            [feature_label(f) for f in drivers["feature"]], drivers["contribution"], color=colors
         )
+        ax.set_title(
+            f"What moves the latest {drivers['model'].iloc[0]} {drivers['horizon'].iloc[0]} "
+            "median (TreeSHAP, log return)",
+            fontsize=9,
+        )
+        ax.tick_params(axis="y", labelsize=8)
     ax.axvline(0, color="black", lw=0.8)
     return fig
 
@@ -208,9 +344,8 @@ def _drivers(data: dict[str, pd.DataFrame]) -> plt.Figure:
 def _metrics(data: dict[str, pd.DataFrame]) -> plt.Figure:
     """Every verdict metric's difference from its baseline with a 95% interval, per horizon."""
     verdicts = data["verdicts"]
-    panels = [c for c in VERDICT_COLUMNS if c[0] != "interval_score_80"]
-    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4), squeeze=False)
-    for ax, (metric, baseline, title) in zip(axes[0], panels, strict=True):
+    fig, axes = plt.subplots(1, len(SKILL_PANELS), figsize=(15, 4), squeeze=False)
+    for ax, (metric, baseline, title) in zip(axes[0], SKILL_PANELS, strict=True):
         rows = verdicts[(verdicts["metric"] == metric) & (verdicts["baseline"] == baseline)]
         rows = rows[~rows["model"].isin(BASELINES)]
         labels = [f"{r.model} {r.horizon}" for r in rows.itertuples()]
@@ -317,137 +452,72 @@ def _pit(data: dict[str, pd.DataFrame]) -> plt.Figure:
     return fig
 
 
-def verdict_table_html(verdicts: pd.DataFrame) -> str:
-    """One row per horizon and published model, one cell per metric: verdict and p-value."""
-    if verdicts.empty:
-        return "<p class='empty'>no backtest verdicts</p>"
-    shown = verdicts[~verdicts["model"].isin(BASELINES)]
-    order = sorted(
-        shown[["horizon", "model"]].drop_duplicates().itertuples(index=False),
-        key=lambda r: (r.horizon, r.model != HEADLINE, r.model),
-    )
-    head = "".join(f"<th>{html.escape(t)}</th>" for _, _, t in VERDICT_COLUMNS)
-    rows = []
-    for horizon, model in order:
-        mine = shown[(shown["horizon"] == horizon) & (shown["model"] == model)]
-        cells = []
-        for metric, baseline, _ in VERDICT_COLUMNS:
-            hit = mine[(mine["metric"] == metric) & (mine["baseline"] == baseline)]
-            if hit.empty:
-                cells.append("<td></td>")
-                continue
-            v = hit.iloc[0]
-            css = str(v["verdict"]).replace(" ", "-")
-            cells.append(
-                f"<td class='v {css}'>{html.escape(str(v['verdict']))}"
-                f"<br><small>p = {v['p_value']:.3f}</small></td>"
-            )
-        for level in (80, 95):
-            hit = mine[mine["metric"] == f"coverage_{level}"]
-            if hit.empty:
-                cells.append("<td></td>")
-                continue
-            v = hit.iloc[0]
-            css = "beats" if v["verdict"] == "holds" else "loses"
-            cells.append(
-                f"<td class='v {css}'>{v['value']:.1%} of {level}%"
-                f"<br><small>95% CI {v['ci_low']:.0%}-{v['ci_high']:.0%}: "
-                f"{html.escape(str(v['verdict']))}</small></td>"
-            )
-        rows.append(
-            f"<tr><th>{html.escape(str(horizon))}</th><th>{html.escape(str(model))}</th>"
-            + "".join(cells)
-            + "</tr>"
-        )
-    return (
-        "<div class='scroll'><table class='data verdicts'><tr><th>horizon</th><th>model</th>"
-        f"{head}<th>80% coverage</th><th>95% coverage</th></tr>{''.join(rows)}</table></div>"
-    )
-
-
 def _render(fig: plt.Figure, png: str | Path | None) -> str:
     fig.tight_layout()
     if png is not None:
         Path(png).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(png, dpi=100)
+        fig.savefig(png, dpi=100, metadata={"Software": None})
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    # Fixed SVG ids and no timestamp, so the same data draws the same bytes; text stays
+    # text (readable, searchable labels) rather than glyph outlines.
+    with plt.rc_context({"svg.hashsalt": "zlflow", "svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
 
 
-def _table(frame: pd.DataFrame, columns: list[str]) -> str:
-    if frame.empty:
-        return "<p class='empty'>none</p>"
-    shown = frame[[c for c in columns if c in frame.columns]]
-    table = shown.to_html(
-        index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="data", na_rep=""
-    )
-    return f"<div class='scroll'>{table}</div>"
-
-
-def build_dashboard(
-    warehouse: Warehouse,
-    settings: Mapping[str, Any],
-    html: str | Path,
-    charts: Mapping[str, str] | None = None,
-) -> None:
-    """Write the dashboard page (and PNG copies of its charts when paths are given)."""
-    data = dashboard_data(warehouse, settings["history_sessions"], settings["top_drivers"])
-    charts = charts or {}
-    svgs = {
-        "fan": _render(_fan(data), charts.get("fan")),
-        "direction": _render(
-            _direction(data, settings["p_up_low"], settings["p_up_high"]), charts.get("direction")
-        ),
-        "drivers": _render(_drivers(data), charts.get("drivers")),
-        "metrics": _render(_metrics(data), charts.get("metrics")),
-        "coverage": _render(_coverage(data), charts.get("coverage")),
-        "reliability": _render(_reliability(data), charts.get("reliability")),
-        "pit": _render(_pit(data), charts.get("pit")),
+def render_charts(
+    data: dict[str, Any], settings: Mapping[str, Any], pngs: Mapping[str, str | Path]
+) -> dict[str, str]:
+    """Every chart as SVG markup (and a PNG copy where a path is given)."""
+    figures = {
+        "fan": lambda: _fan(data),
+        "direction": lambda: _direction(data, settings["p_up_low"], settings["p_up_high"]),
+        "drivers": lambda: _drivers(data),
+        "metrics": lambda: _metrics(data),
+        "coverage": lambda: _coverage(data),
+        "reliability": lambda: _reliability(data),
+        "pit": lambda: _pit(data),
     }
-    template = jinja2.Environment(
+    return {name: _render(figures[name](), pngs.get(name)) for name in CHARTS}
+
+
+def _template() -> jinja2.Template:
+    return jinja2.Environment(
         loader=jinja2.PackageLoader("zlflow", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
-    ).get_template("dashboard.html")
-    page = template.render(
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        charts=svgs,
-        verdicts=verdict_table_html(data["verdicts"]),
-        headline=_table(
-            data["latest"][data["latest"]["model"] == HEADLINE],
-            ["horizon", *FORECAST_COLUMNS, "direction_skilled"],
-        ),
-        latest=_table(
-            data["latest"],
-            ["horizon", "model", *FORECAST_COLUMNS, "direction_skill", "model_version"],
-        ),
-        summary=_table(
-            data["summary"],
-            [
-                "horizon",
-                "model",
-                "n",
-                "crps",
-                "mae",
-                "interval_score_80",
-                "coverage_80",
-                "coverage_80_low",
-                "coverage_80_high",
-                "coverage_95",
-                "brier",
-                "brier_reliability",
-                "brier_resolution",
-                "directional_accuracy",
-            ],
-        ),
-        alerts=_table(
-            data["alerts"], ["severity", "alert_type", "alert_date", "horizon", "model", "message"]
-        ),
-        alert_count=len(data["alerts"]),
-    )
-    Path(html).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(f"{html}.tmp")
-    tmp.write_text(page)
-    tmp.replace(html)
+        keep_trailing_newline=True,
+    ).get_template("site.html")
+
+
+def _embedded(payload: Any) -> str:
+    """JSON safe inside a <script> element: no "</" can close it early."""
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+
+
+def build_site(
+    warehouse: Warehouse,
+    settings: Mapping[str, Any],
+    views: Sequence[str],
+    site: str | Path,
+    html: str | Path | None = None,
+    pngs: Mapping[str, str | Path] | None = None,
+) -> dict[str, Any]:
+    """Write the site folder (and the one-file ``html`` copy); return its meta.json."""
+    data = site_data(warehouse, views, settings["history_sessions"], settings["top_drivers"])
+    meta = site_meta(data, settings)
+    records = {view: view_records(frame) for view, frame in data["views"].items()}
+    svgs = render_charts(data, settings, pngs or {})
+    root = Path(site)
+    for view, rows in records.items():
+        _write_text(root / "api" / f"{view}.json", _json_text(rows))
+    for name, svg in svgs.items():
+        _write_text(root / "charts" / f"{name}.svg", svg)
+    _write_text(root / "meta.json", _json_text(meta))
+    template = _template()
+    _write_text(root / "index.html", template.render(embedded=None, charts=None))
+    if html is not None:
+        payload = {"meta": meta, "views": {v: records[v] for v in PAGE_VIEWS}}
+        _write_text(Path(html), template.render(embedded=_embedded(payload), charts=svgs))
+    return meta

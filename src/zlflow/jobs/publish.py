@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from zlflow.dashboard import build_dashboard
+from zlflow.dashboard import build_site
 from zlflow.jobs import connect
 from zlflow.markers import write_json_atomic
 from zlflow.publish import explainer_rows, forecast_rows, metric_rows, upload, verdict_rows
@@ -140,9 +140,17 @@ def run_alerts(warehouse: Mapping[str, Any], json_path: str, csv_path: str) -> N
 def run_dashboard(
     warehouse: Mapping[str, Any],
     settings: Mapping[str, Any],
+    views: Sequence[str],
+    site: str,
     html: str,
     charts: Mapping[str, str],
 ) -> None:
     with connect(warehouse) as wh:
-        build_dashboard(wh, settings, html, charts)
-    log.info("dashboard written to %s", html)
+        meta = build_site(wh, settings, views, site, html, charts)
+    log.info(
+        "site written to %s (%d API views as JSON, data through %s), one-file copy %s",
+        site,
+        len(meta["views"]),
+        meta["data_through"],
+        html,
+    )
