@@ -429,14 +429,17 @@ def executed_folds(output: str) -> set[tuple[str, int]]:
 
 
 def test_adding_a_fold_adds_its_jobs_and_reruns_no_other_fold(built: Path) -> None:
+    """Up to the fold fits (`models`): what runs after them is the same for any new fold."""
     four = overlay(built, "four_folds", "walk_forward: {max_folds: 4}\n")
-    result = snakemake(built, "--cores", "2", "--configfile", SMALL, four)
+    result = snakemake(built, "models", "--cores", "2", "--configfile", SMALL, four)
     output = result.stdout + result.stderr
     assert executed_folds(output) == {("lgbm", 3), ("tft", 3)}
     assert "tune" not in executed_jobs(output)
     folds = pd.read_csv(built / RESULTS / "folds" / "1m" / "fold_table.csv")
     assert folds["fold"].tolist() == [0, 1, 2, 3]
-    assert "Nothing to be done" in snakemake(built, "-n", "--configfile", SMALL, four).stdout
+    assert (
+        "Nothing to be done" in snakemake(built, "-n", "models", "--configfile", SMALL, four).stdout
+    )
 
 
 def test_a_revised_bar_reruns_exactly_the_folds_whose_windows_include_it(built: Path) -> None:
@@ -456,7 +459,7 @@ def test_a_revised_bar_reruns_exactly_the_folds_whose_windows_include_it(built: 
     label = zl.index[(zl.index > middle) & (zl["high"] > zl["close"] + 0.2)][0]
     zl.loc[label, "close"] = (zl.loc[label, "close"] + zl.loc[label, "high"]) / 2
     zl.to_parquet(path)
-    result = snakemake(built, "--cores", "2", "--configfile", SMALL, four)
+    result = snakemake(built, "models", "--cores", "2", "--configfile", SMALL, four)
     output = result.stdout + result.stderr
     assert executed_folds(output) == {(m, k) for m in ("lgbm", "tft") for k in (2, 3)}
     assert "tune" not in executed_jobs(output)
