@@ -197,7 +197,8 @@ rule dashboard:
         warehouse=1,
     params:
         warehouse=warehouse_params(),
-        settings=dashboard_settings(),
+        settings=dashboard_settings()
+        | {"test_sessions": config["walk_forward"]["test_sessions"]},
         views=SITE_VIEWS,
         charts=SITE_CHARTS,
     script:

@@ -261,7 +261,11 @@ def console_errors(stderr: str) -> list[str]:
 
 
 def build(wh: DuckDBWarehouse, config: dict[str, Any], folder: Path) -> dict[str, Any]:
-    settings = dict(config["dashboard"]) | {"p_up_low": 0.35, "p_up_high": 0.65}
+    settings = dict(config["dashboard"]) | {
+        "p_up_low": 0.35,
+        "p_up_high": 0.65,
+        "test_sessions": config["walk_forward"]["test_sessions"],
+    }
     views = sorted(p.stem for p in (ROOT / "sql" / "api").glob("*.sql"))
     pngs = {name: folder / f"{name}.png" for name in CHARTS}
     return build_site(wh, settings, views, folder / "site", folder / "dashboard.html", pngs)
@@ -373,6 +377,7 @@ def test_the_site_over_http_shows_verdict_and_live_track_record(site: Path, tmp_
         "Headline forecast (ensemble)",
         "stale data",
         "sessions before the latest data",
+        "whole windows of 126 sessions",
         "ZL return, 21 days",
         'href="api/vw_zl_live_track_record.json"',
     ):

@@ -176,6 +176,14 @@ def _json_text(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, allow_nan=False, indent=1) + "\n"
 
 
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    """Compact JSON, one record per line: small to serve, readable in a diff."""
+    lines = [
+        json.dumps(r, ensure_ascii=False, allow_nan=False, separators=(",", ":")) for r in rows
+    ]
+    return "[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n")
+
+
 def site_data(
     warehouse: Warehouse, views: Sequence[str], history_sessions: int, top: int
 ) -> dict[str, Any]:
@@ -214,31 +222,48 @@ def _iso(value: Any) -> str | None:
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
 
 
+def backtest_band(backtest: pd.DataFrame) -> tuple[str, str, pd.DataFrame] | None:
+    """The backtest rows the fan chart draws: the headline model at 1m (or the first)."""
+    if backtest.empty:
+        return None
+    models = set(backtest["model"])
+    model = HEADLINE if HEADLINE in models else sorted(models)[0]
+    horizons = sorted(backtest["horizon"].unique())
+    horizon = "1m" if "1m" in horizons else horizons[0]
+    rows = backtest[(backtest["model"] == model) & (backtest["horizon"] == horizon)]
+    return model, horizon, rows.sort_values("target_date")
+
+
 def site_meta(data: Mapping[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
     """What the page shows beyond the views: data dates, the backtest band's end, labels."""
     prices, history = data["prices"], data["views"]["vw_zl_forecast_history"]
-    backtest = history[history["kind"] == "backtest"]
     live = history[history["kind"] == "live"]
-    data_through = pd.Timestamp(prices["trade_date"].iloc[-1])
-    band_end = backtest["target_date"].max() if not backtest.empty else None
-    sessions = pd.DatetimeIndex(pd.to_datetime(prices["trade_date"]))
-    gap = None if band_end is None else int((sessions > pd.Timestamp(band_end)).sum())
-    horizons = sorted(set(history["horizon"]))
+    band = backtest_band(history[history["kind"] == "backtest"])
+    backtest: dict[str, Any] = {"test_sessions": settings.get("test_sessions")}
+    if band is not None:
+        model, horizon, rows = band
+        end = pd.Timestamp(rows["target_date"].max())
+        sessions = pd.DatetimeIndex(pd.to_datetime(prices["trade_date"]))
+        backtest |= {
+            "model": model,
+            "horizon": horizon,
+            "last_as_of_date": _iso(rows["as_of_date"].max()),
+            "last_target_date": _iso(end),
+            # Sessions after the band's end up to the latest bar (None: before the chart).
+            "sessions_to_latest_data": int((sessions > end).sum()) if end >= sessions[0] else None,
+        }
     features = sorted(set(data["views"]["vw_zl_top_drivers"]["feature"]))
     return {
-        "data_through": _iso(data_through),
+        "data_through": _iso(prices["trade_date"].iloc[-1]),
         "live_as_of_date": _iso(live["as_of_date"].max()) if not live.empty else None,
-        "backtest": {
-            "last_as_of_date": _iso(backtest["as_of_date"].max()) if not backtest.empty else None,
-            "last_target_date": _iso(band_end),
-            "sessions_to_latest_data": gap,
-        },
+        "backtest": backtest,
         "horizon_days": {
             str(r.horizon): int(r.horizon_days)
             for r in data["latest"][["horizon", "horizon_days"]].drop_duplicates().itertuples()
         },
-        "horizons": horizons,
+        "horizons": sorted(set(history["horizon"])),
         "headline_model": HEADLINE,
+        "history_sessions": settings["history_sessions"],
         "p_up_low": settings["p_up_low"],
         "p_up_high": settings["p_up_high"],
         "live_min_matured": settings["live_min_matured"],
@@ -252,13 +277,9 @@ def _fan(data: dict[str, pd.DataFrame]) -> plt.Figure:
     prices, latest, history = data["prices"], data["latest"], data["history"]
     fig, ax = plt.subplots(figsize=(10, 4))
     ax.plot(prices["trade_date"], prices["close"], color="black", lw=1, label="ZL close")
-    if not history.empty:
-        models = set(history["model"])
-        headline = HEADLINE if HEADLINE in models else sorted(models)[0]
-        horizons = sorted(history["horizon"].unique())
-        horizon = "1m" if "1m" in horizons else horizons[0]
-        first = history[(history["model"] == headline) & (history["horizon"] == horizon)]
-        shown = first.sort_values("target_date")
+    band = backtest_band(history)
+    if band is not None:
+        headline, horizon, shown = band
         ax.fill_between(
             shown["target_date"],
             shown["lower_95_price"],
@@ -511,7 +532,7 @@ def build_site(
     svgs = render_charts(data, settings, pngs or {})
     root = Path(site)
     for view, rows in records.items():
-        _write_text(root / "api" / f"{view}.json", _json_text(rows))
+        _write_text(root / "api" / f"{view}.json", _json_rows(rows))
     for name, svg in svgs.items():
         _write_text(root / "charts" / f"{name}.svg", svg)
     _write_text(root / "meta.json", _json_text(meta))
