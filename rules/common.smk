@@ -1,9 +1,9 @@
 # Config validation, paths and input functions: everything rules look up lives here.
 
 import json
+import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from zlflow.codeversion import calibration_version, code_version
@@ -25,15 +25,21 @@ from zlflow.pipeline import user_files
 from zlflow.sources.files import kept_sample_sources, specs_from_config
 from zlflow.warehouse.wap import LAYERS, candidate_datasets
 
+
+def refuse(err: ConfigError) -> None:
+    """Stop at parse time with the error as one line: no Snakemake location or traceback."""
+    sys.exit(f"zlflow: {err}")
+
+
 try:
     check_config(config, Path(workflow.basedir, "config", "schema.yaml"))
 except ConfigError as err:
-    raise WorkflowError(str(err)) from None
+    refuse(err)
 validate(config, schema="../config/schema.yaml")  # fills in schema defaults
 try:
     RAW_FILES = {t: specs_from_config(user_files(config), t) for t in RAW_TABLES}
 except ConfigError as err:
-    raise WorkflowError(str(err)) from None
+    refuse(err)
 
 RESULTS = f"results/{config['experiment']}"
 PUBLISHED_MARKER = f"{RESULTS}/published.json"
@@ -398,7 +404,7 @@ TODAY = date.today()
 try:
     live.check_sources(config, TODAY)
 except ConfigError as err:
-    raise WorkflowError(str(err)) from None
+    refuse(err)
 
 LIVE_SOURCES = live.selected(config)
 LIVE_TABLES = live.live_tables(config)

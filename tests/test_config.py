@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,27 @@ def test_nested_command_line_values_arrive_as_text_and_are_read_as_numbers(
     negative["walk_forward"]["max_folds"] = "-1"
     with pytest.raises(ConfigError, match="max_folds: -1 is less than the minimum of 1"):
         check_config(negative, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", "backend=postgres"], "config backend: 'postgres' is not one of"),
+        (["--config", "walk_forward={max_folds: many}"], "--configfile"),
+    ],
+)
+def test_snakemake_says_a_config_error_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """The real command line: the error is one line of its own, without Snakemake's
+    'WorkflowError in file ..., line N' and traceback lines around it."""
+    from workflow_tools import SNAKEMAKE, copy_workflow
+
+    workdir = copy_workflow(tmp_path / "workflow")
+    result = subprocess.run(
+        [SNAKEMAKE, "-n", *args], cwd=workdir, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 1
+    ours = [line for line in result.stderr.splitlines() if line.startswith("zlflow: ")]
+    assert len(ours) == 1 and message in ours[0], result.stderr
+    assert "WorkflowError" not in result.stderr and "File " not in result.stderr
