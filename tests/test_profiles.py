@@ -1,4 +1,5 @@
-"""Execution profiles: the SLURM scale-out profile parses, names real rules, and dry-runs.
+"""Execution profiles: the SLURM and Google Batch scale-out profiles parse, name real
+rules and plugin settings, and dry-run.
 
 A dry-run with ``--executor slurm`` fails at argument parsing unless the executor plugin
 is installed, so a passing dry-run also proves the plugin in the dev extra is there. Runs
@@ -7,12 +8,22 @@ on a private copy of the workflow: nothing is submitted and nothing is built.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import importlib
+import importlib.util
+import json
+import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import yaml
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 from workflow_tools import ROOT, SNAKEMAKE, copy_workflow
 
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
@@ -61,3 +72,121 @@ def test_dry_run_with_the_slurm_profile(
     assert f"output: {results}/export/zl_1m_v1.parquet" in out
     assert "mem_mb=2000" in out and "runtime=30" in out  # the profile's default resources
     assert not (workdir / results).exists(), "a dry-run must not build anything"
+
+
+# --- Google Batch -----------------------------------------------------------------------
+
+GOOGLEBATCH = ROOT / "profiles" / "googlebatch" / "config.yaml"
+BUCKET, PREFIX = "zlflow-results", "zlflow"
+
+
+def plugin_settings(module: str, name: str) -> set[str] | None:
+    """A plugin's setting names as profile keys, or None when it is not installed."""
+    if importlib.util.find_spec(module) is None:
+        return None
+    cls = getattr(importlib.import_module(module), name)
+    return {f.name.replace("_", "-") for f in dataclasses.fields(cls)}
+
+
+def test_googlebatch_profile_names_the_executor_storage_and_real_rules() -> None:
+    profile = yaml.safe_load(GOOGLEBATCH.read_text())
+    assert profile["executor"] == "googlebatch"
+    assert profile["default-storage-provider"] == "gcs"
+    assert profile["default-storage-prefix"] == f"gs://{BUCKET}/{PREFIX}"
+    assert "warehouse=1" in profile["resources"]
+    rules = rule_names()
+    assert set(profile["set-resources"]) <= rules and {"fit_fold", "tune"} <= rules
+    assert set(profile["preemptible-rules"]) <= rules
+    # Every storage-gcs-* key is a setting of the GCS storage plugin (in the dev extra)...
+    gcs = plugin_settings("snakemake_storage_plugin_gcs", "StorageProviderSettings")
+    assert gcs is not None, "snakemake-storage-plugin-gcs (dev extra) is not installed"
+    storage_keys = {k.removeprefix("storage-gcs-") for k in profile if k.startswith("storage-gcs-")}
+    assert storage_keys and storage_keys <= gcs
+    # ... and every googlebatch-* key one of the executor's, when its extra is installed.
+    batch_keys = {k.removeprefix("googlebatch-") for k in profile if k.startswith("googlebatch-")}
+    assert {"region", "machine-type", "image-family"} <= batch_keys
+    executor = plugin_settings("snakemake_executor_plugin_googlebatch", "ExecutorSettings")
+    if executor is not None:
+        assert batch_keys <= executor
+        per_rule = {k for r in profile["set-resources"].values() for k in r}
+        assert {k.removeprefix("googlebatch_") for k in per_rule if "googlebatch" in k} <= {
+            k.replace("-", "_") for k in executor
+        }
+
+
+def fake_gcs(server: HTTPServer, workdir: Path) -> list[str]:
+    """Serve the GCS JSON API's read calls over the files a run finds in the bucket
+    once the documented upload is done (data/sample and sql under the prefix); every
+    other object is missing. Returns the log of requested paths."""
+    uploaded = {
+        f"{PREFIX}/{sub}/{path.relative_to(base).as_posix()}": path
+        for sub in ("data/sample", "sql")
+        for base in [(workdir / sub).resolve()]
+        for path in base.rglob("*")
+        if path.is_file()
+    }
+    requests: list[str] = []
+
+    def meta(name: str) -> dict[str, str]:
+        stat = uploaded[name].stat()
+        updated = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"name": name, "bucket": BUCKET, "size": str(stat.st_size), "updated": updated}
+
+    def handler(request: Request) -> Response:
+        requests.append(request.path)
+        match = re.fullmatch(rf"/storage/v1/b/{BUCKET}(/o(?:/(.+))?)?", request.path)
+        if match is None:
+            return Response(json.dumps({"error": {"code": 404}}), status=404)
+        if match.group(1) is None:  # the bucket
+            body: dict[str, Any] = {"name": BUCKET}
+        elif match.group(2) is None:  # a listing
+            prefix = request.args.get("prefix", "")
+            body = {"items": [meta(n) for n in uploaded if n.startswith(prefix)]}
+        elif unquote(match.group(2)) in uploaded:
+            body = meta(unquote(match.group(2)))
+        else:
+            return Response(json.dumps({"error": {"code": 404}}), status=404)
+        return Response(json.dumps(body), content_type="application/json")
+
+    server.expect_request(re.compile("/storage/.*"), method="GET").respond_with_handler(handler)
+    return requests
+
+
+def test_dry_run_with_the_googlebatch_profile_against_a_local_gcs(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """The default target plans with every file on gs:// (no credentials: the GCS client
+    talks to a local fake through STORAGE_EMULATOR_HOST). Without the googlebatch extra
+    the executor keys are left out, since Snakemake refuses an executor it cannot load;
+    with it installed, the profile runs exactly as committed."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    requests = fake_gcs(httpserver, workdir)
+    profile = yaml.safe_load(GOOGLEBATCH.read_text())
+    if plugin_settings("snakemake_executor_plugin_googlebatch", "ExecutorSettings") is None:
+        profile = {
+            k: v for k, v in profile.items() if k != "executor" and not k.startswith("googlebatch")
+        }
+    (workdir / "profiles" / "googlebatch" / "config.yaml").write_text(yaml.safe_dump(profile))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDSDK_"))}
+    env |= {
+        "STORAGE_EMULATOR_HOST": httpserver.url_for("").rstrip("/"),
+        "SNAKEMAKE_GOOGLEBATCH_PROJECT": "zlflow-test",
+        "SNAKEMAKE_STORAGE_GCS_PROJECT": "zlflow-test",
+    }
+    overlay = "config/bigquery.yaml"
+    result = subprocess.run(
+        [SNAKEMAKE, "-n", "--profile", "profiles/googlebatch", "--configfile", overlay],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    results = f"gs://{BUCKET}/{PREFIX}/results/bigquery"
+    assert f"{results}/export/zl_1m_v1.parquet" in out
+    assert re.search(r"^total\s+\d+", out, flags=re.MULTILINE)
+    assert "mem_mb=2000" in out and "runtime=30" in out
+    assert f"/storage/v1/b/{BUCKET}/o" in requests  # the plan asked the (fake) bucket
+    assert not (workdir / "results").exists(), "a dry-run must not build anything"
