@@ -1,7 +1,8 @@
 """Snakemake adapter: load one raw table from the bundled sample and the user's files.
 
-The shrink guard's settings come from the config, not params: they decide whether a load
-may run, not what it loads, so changing them must not rerun loads that passed.
+The shrink guard's settings and the exchange calendars of the gap check come from the
+config, not params: they decide whether a load may run, not what it loads, so changing
+them must not rerun loads that passed.
 """
 
 from zlflow.jobs import main
@@ -21,4 +22,5 @@ main(
         "max_drop_share": snakemake.config["shrink_guard"]["max_drop_share"],
         "allow": snakemake.config["allow_shrink"],
     },
+    calendar=snakemake.config["calendar"],
 )

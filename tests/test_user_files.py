@@ -23,6 +23,7 @@ from zlflow.loading import ShrinkGuard, write_parquet_atomic
 from zlflow.markers import write_json_atomic
 from zlflow.models.tft.forecaster import _atomic_torch_save
 from zlflow.pipeline import load_raw
+from zlflow.reference import config_subset
 from zlflow.sources.files import read_file, repairs, spec_from_entry
 from zlflow.validate import main as validate_main
 from zlflow.warehouse.duckdb import DuckDBWarehouse
@@ -155,6 +156,37 @@ def test_unit_jump_and_calendar_gap(tmp_path: Path) -> None:
     text = problems_of(write_csv(tmp_path / "gap.csv", gap))
     assert "gap of more than 10 exchange sessions (CBOT_Agriculture) between bars at row 25" in text
     assert "22 sessions missing after 2024-02-06" in text
+
+
+def test_the_gap_check_takes_each_symbols_exchange_calendar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bars of a Shanghai-listed symbol skip the lunar new year: 12 CBOT sessions but 6
+    Shanghai ones are missing between Jan 31 and Feb 19, 2024. The default calendar
+    refuses the file; with calendar.exchanges naming SSE for the symbol it loads."""
+    days = trading_days("SSE", "2024-01-02", "2024-03-29")
+    days = days[(days < "2024-02-01") | (days > "2024-02-08")]
+    frame = bars(len(days)).assign(Date=days.strftime("%Y-%m-%d"))
+    path = write_csv(tmp_path / "zz.csv", frame)
+    files = {"raw_futures_daily": [{"path": str(path), **ENTRY, "symbol": "ZZ"}]}
+    snapshot = tmp_path / "raw.parquet"
+    with DuckDBWarehouse(tmp_path / "wh.duckdb", DATASETS) as wh:
+        with pytest.raises(SourceError) as info:
+            load_raw(wh, "raw_futures_daily", SAMPLE, snapshot, files)
+        assert "gap of more than 10 exchange sessions (CBOT_Agriculture)" in str(info.value)
+        assert "12 sessions missing after 2024-01-31" in str(info.value)
+        calendar = {"exchange": "CBOT_Agriculture", "exchanges": {"ZZ": "SSE"}}
+        loaded = load_raw(wh, "raw_futures_daily", SAMPLE, snapshot, files, calendar=calendar)
+    assert loaded.info.rows == 34232 + len(frame)  # the bundled sample, gap-checked on CBOT
+    args = [str(path), "--table", "raw_futures_daily", "--symbol", "ZZ"]
+    args += [f"--column={k}={v}" for k, v in ENTRY["columns"].items()]
+    assert validate_main(args) == 1
+    assert validate_main([*args, "--exchange", "SSE"]) == 0
+    assert capsys.readouterr().out.startswith(f"{path}: ok, {len(frame)} rows")
+    # The staging calendar does not depend on the gate's calendars: nothing rebuilds.
+    assert config_subset({"calendar": calendar}, "cbot_calendar") == {
+        "calendar": {"exchange": "CBOT_Agriculture"}
+    }
 
 
 def test_the_range_repair_is_opt_in_and_counted(tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ def trading_days(exchange: str, start: str, end: str) -> pd.DatetimeIndex:
     try:
         calendar = mcal.get_calendar(exchange)
     except RuntimeError as err:
-        raise ConfigError(f"calendar.exchange: unknown exchange calendar {exchange!r}") from err
+        raise ConfigError(
+            f"unknown exchange calendar {exchange!r} (calendar.exchange or calendar.exchanges)"
+        ) from err
     days = calendar.valid_days(start_date=start, end_date=end)
     return pd.DatetimeIndex(days).tz_localize(None).normalize().unique().sort_values()
 

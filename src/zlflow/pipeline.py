@@ -23,7 +23,7 @@ from zlflow.objects import assertion_objects, deploy_order, sql_objects
 from zlflow.reference import REFERENCE_TABLES, build_reference_table, config_subset
 from zlflow.sources.files import read_raw_table, repairs, specs_from_config, widen_sources
 from zlflow.sources.sample import SAMPLE_FILES
-from zlflow.sources.validate import validate_raw
+from zlflow.sources.validate import DEFAULT_EXCHANGE, validate_raw
 from zlflow.warehouse.base import TableInfo, Warehouse
 from zlflow.warehouse.wap import (
     LAYERS,
@@ -52,17 +52,33 @@ def load_raw(
     snapshot: str | Path,
     files: Mapping[str, Any] | None = None,
     guard: ShrinkGuard = DEFAULT_GUARD,
+    calendar: Mapping[str, Any] | None = None,
 ) -> RawLoad:
     """Read one raw table (bundled sample, and the user's ``files`` for it), pass it
     through the validation gate and the shrink guard, then load it into market_data.
 
-    Nothing is written (not even the snapshot) unless every check passes.
+    Nothing is written (not even the snapshot) unless every check passes. ``calendar``
+    (config ``calendar``) names the exchange calendar gaps are measured in, per symbol.
     """
-    specs = specs_from_config(files, table)
+    calendar = calendar or {}
+    exchange = calendar.get("exchange", DEFAULT_EXCHANGE)
+    exchanges = calendar.get("exchanges") or {}
+    specs = [
+        replace(s, exchange=exchanges.get(s.symbol, exchange))
+        for s in specs_from_config(files, table)
+    ]
     frame = read_raw_table(sample_dir, table, specs)
     widen = widen_sources(specs)
     origin = ", ".join([str(s.path) for s in specs] + [str(sample_dir)])
-    validate_raw(table, frame, "files" if specs else "sample", origin, widen=widen)
+    validate_raw(
+        table,
+        frame,
+        "files" if specs else "sample",
+        origin,
+        widen=widen,
+        exchange=exchange,
+        exchanges=exchanges,
+    )
     check_shrink(warehouse, published_key(warehouse.datasets, "market_data"), table, frame, guard)
     info = load_frame(warehouse, "market_data", table, frame, snapshot)
     return RawLoad(info, repairs(frame, table, widen), [str(s.path) for s in specs])
@@ -106,6 +122,7 @@ def build_warehouse(
                 config["sample_dir"],
                 snapshot_dir / f"{table}.parquet",
                 user_files(config),
+                calendar=config.get("calendar"),
             )
         assertions = sorted(assertion_objects(sql_dir))
         for table in REFERENCE_TABLES:

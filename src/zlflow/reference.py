@@ -30,10 +30,12 @@ def config_subset(
     ``cfg_assertions`` lists the assertions the workflow defines (``sql/assertions``), so
     the alerts view can tell a skipped assertion from a passed one.
     """
+    # The staging calendar: calendar.exchanges only chooses the load gate's calendars.
+    calendar = {k: v for k, v in config["calendar"].items() if k != "exchanges"}
     subsets: dict[str, Callable[[], dict[str, Any]]] = {
-        "cbot_calendar": lambda: {"calendar": dict(config["calendar"])},
+        "cbot_calendar": lambda: {"calendar": calendar},
         "roll_calendar": lambda: {
-            "calendar": dict(config["calendar"]),
+            "calendar": calendar,
             "rolls": dict(config["rolls"]),
         },
         "cfg_horizons": lambda: {"horizons": dict(config["horizons"])},

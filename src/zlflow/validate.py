@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from zlflow.errors import ZlflowError
 from zlflow.sources.files import FILE_COLUMNS, read_file, repairs, spec_from_entry
 from zlflow.sources.tables import DATE_COLUMNS
-from zlflow.sources.validate import validate_raw
+from zlflow.sources.validate import DEFAULT_EXCHANGE, validate_raw
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     for key in ("symbol", "source", "label-kind", "series", "station", "region"):
         parser.add_argument(f"--{key}")
     parser.add_argument("--repair", action="append", help="opt in to a repair: widen_range")
+    parser.add_argument(
+        "--exchange",
+        default=DEFAULT_EXCHANGE,
+        help="exchange calendar of the gap check (config calendar.exchanges; default "
+        f"{DEFAULT_EXCHANGE})",
+    )
     return parser
 
 
@@ -75,9 +82,11 @@ def entry_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        spec = spec_from_entry(args.table, entry_from_args(args))
+        spec = replace(spec_from_entry(args.table, entry_from_args(args)), exchange=args.exchange)
         frame = read_file(spec)
-        validate_raw(args.table, frame, "files", str(spec.path), widen=spec.widen)
+        validate_raw(
+            args.table, frame, "files", str(spec.path), widen=spec.widen, exchange=args.exchange
+        )
     except ZlflowError as err:
         print(err, file=sys.stderr)
         return 1

@@ -40,13 +40,14 @@ def run_load_raw(
     marker: str,
     files: Mapping[str, Any] | None = None,
     shrink: Mapping[str, Any] | None = None,
+    calendar: Mapping[str, Any] | None = None,
 ) -> None:
     guard = ShrinkGuard(**(shrink or {}))
     with connect(warehouse) as wh:
         refuse_replacing_ingested(wh, table)
         listed = [entry["path"] for entry in (files or {}).get(table) or []]
         log.info("loading %s from %s", table, ", ".join([*listed, sample_dir]))
-        loaded = load_raw(wh, table, sample_dir, snapshot, files, guard)
+        loaded = load_raw(wh, table, sample_dir, snapshot, files, guard, calendar)
         info = loaded.info
         log.info("%s.%s: %d rows; repairs %s", info.dataset, info.name, info.rows, loaded.repairs)
         write_json_atomic(
@@ -173,13 +174,18 @@ def run_publish(
     )
 
 
+def export_sql(view: str) -> str:
+    """What the export reads: the whole training view."""
+    return f"SELECT * FROM ${{training}}.{view}"
+
+
 def run_export(
     warehouse: Mapping[str, Any], view: str, parquet: str, sidecar: str, compression: str
 ) -> None:
     with connect(warehouse) as wh:
         source = wh.table("training", view)
         log.info("exporting %s to %s", source, parquet)
-        table = wh.query_arrow(f"SELECT * FROM ${{training}}.{view}")
+        table = wh.query_arrow(export_sql(view))
     summary = export_training(table, parquet, sidecar, source, compression)
     log.info(
         "%d rows %s..%s, splits %s",

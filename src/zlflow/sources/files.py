@@ -36,6 +36,7 @@ from zlflow.sources.sample import (
     read_table,
 )
 from zlflow.sources.validate import (
+    DEFAULT_EXCHANGE,
     LABEL_KINDS,
     OUTSIDE_RANGE_SOURCES,
     REPAIRS,
@@ -88,6 +89,8 @@ class FileSpec:
     series: str = ""
     station: str = ""
     region: str = ""
+    # The calendar of the gap check: config calendar.exchanges for the symbol.
+    exchange: str = DEFAULT_EXCHANGE
 
     @property
     def widen(self) -> frozenset[str]:
@@ -202,6 +205,7 @@ def read_file(spec: FileSpec) -> pd.DataFrame:
             prices,
             problems,
             widen=spec.widen,
+            exchange=spec.exchange,
         )
     _check_unique(
         problems,

@@ -24,6 +24,7 @@ from zlflow.errors import SourceError
 from zlflow.sources import tables
 from zlflow.sources.tables import TABLE_KEYS, TABLE_SCHEMAS
 from zlflow.sources.validate import (
+    DEFAULT_EXCHANGE,
     OUTSIDE_RANGE_SOURCES,
     Problems,
     check_neighbours,
@@ -227,9 +228,10 @@ def _gate(
     problems: Problems,
     widen: frozenset[str] = OUTSIDE_RANGE_SOURCES,
     check_only: bool = False,
+    exchange: str = DEFAULT_EXCHANGE,
 ) -> None:
     """The validation gate for one file's rows (index = data row): raise with every problem
-    (``check_only`` collects them, for a file read in parts)."""
+    (``check_only`` collects them, for a file read in parts); gaps in ``exchange`` sessions."""
     if frame.empty and not problems:
         problems.add(
             "no data rows: an empty file would remove every row of its series; "
@@ -237,7 +239,7 @@ def _gate(
         )
     check_rows(table, frame, problems, widen, unique=False)
     if table == "raw_futures_daily":
-        check_neighbours(frame, problems)
+        check_neighbours(frame, problems, exchange)
     if not check_only:
         problems.raise_if_any(table)
 
@@ -265,6 +267,7 @@ def futures_frame(
     prices: Mapping[str, pd.Series],
     problems: Problems,
     widen: frozenset[str] = OUTSIDE_RANGE_SOURCES,
+    exchange: str = DEFAULT_EXCHANGE,
 ) -> pd.DataFrame:
     """One file's bars with their lineage (file, row), through the gate."""
     if not symbol:
@@ -275,7 +278,7 @@ def futures_frame(
     frame["label_kind"] = label_kind
     frame["source_file"] = path.name
     frame["source_row"] = np.arange(len(frame), dtype="int64")
-    _gate("raw_futures_daily", frame, problems, widen)
+    _gate("raw_futures_daily", frame, problems, widen, exchange=exchange)
     return _finish(frame, "raw_futures_daily", path)
 
 

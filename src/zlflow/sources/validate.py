@@ -435,9 +435,13 @@ def _sessions(exchange: str, start: str, end: str) -> pd.DatetimeIndex:
 
 
 def check_neighbours(
-    frame: pd.DataFrame, problems: Problems, exchange: str = DEFAULT_EXCHANGE
+    frame: pd.DataFrame,
+    problems: Problems,
+    exchange: str = DEFAULT_EXCHANGE,
+    exchanges: Mapping[str, str] | None = None,
 ) -> None:
-    """Futures bars against their neighbours: a unit jump or a gap beyond the calendar."""
+    """Futures bars against their neighbours: a unit jump or a gap beyond the calendar
+    of the symbol's exchange (``exchanges``, else ``exchange``)."""
     prices = frame.drop(index=[r for r in problems.bad_rows if r in frame.index])
     prices = prices.dropna(subset=["bar_label", "close"])
     if prices.empty:
@@ -449,14 +453,15 @@ def check_neighbours(
     days = shifted.dt.normalize()
     start = (days.min() - pd.Timedelta(days=10)).strftime("%Y-%m-%d")
     end = (days.max() + pd.Timedelta(days=10)).strftime("%Y-%m-%d")
-    sessions = _sessions(exchange, start, end)
-    prices = prices.assign(_session=sessions.searchsorted(days.to_numpy()))
+    prices = prices.assign(_day=days)
     jumps: list[tuple[int, str]] = []
-    gaps: list[tuple[int, str]] = []
+    gaps: dict[str, list[tuple[int, str]]] = {}
     mixed: list[tuple[int, str]] = []
-    for _, bars in prices.sort_values(["symbol", "bar_label"], kind="mergesort").groupby(
+    for symbol, bars in prices.sort_values(["symbol", "bar_label"], kind="mergesort").groupby(
         "symbol", sort=False
     ):
+        calendar = (exchanges or {}).get(str(symbol), exchange)
+        sessions = _sessions(calendar, start, end).searchsorted(bars["_day"].to_numpy())
         close = bars["close"].to_numpy()
         previous = np.roll(close, 1)
         ok = (close > 0) & (previous > 0)
@@ -466,10 +471,10 @@ def check_neighbours(
             jumps.append(
                 (bars.index[i], f"close {close[i]:g} after {previous[i]:g} (x{ratio[i]:.3g})")
             )
-        missing = np.diff(bars["_session"].to_numpy()) - 1
+        missing = np.diff(sessions) - 1
         for i in np.flatnonzero(missing > MAX_GAP_SESSIONS):
             before, after = bars["bar_label"].iloc[i], bars["bar_label"].iloc[i + 1]
-            gaps.append(
+            gaps.setdefault(calendar, []).append(
                 (
                     bars.index[i + 1],
                     f"{missing[i]} sessions missing after {before:%Y-%m-%d}"
@@ -487,7 +492,10 @@ def check_neighbours(
             f"close jumps more than x{MAX_JUMP_RATIO:g} against the previous bar (a unit change?)",
             jumps,
         ),
-        (f"gap of more than {MAX_GAP_SESSIONS} exchange sessions ({exchange}) between bars", gaps),
+        *(
+            (f"gap of more than {MAX_GAP_SESSIONS} exchange sessions ({name}) between bars", g)
+            for name, g in sorted(gaps.items())
+        ),
         (
             f"price more than x{MAX_JUMP_RATIO:g} away from the same bar's close (a unit mix-up?)",
             mixed,
@@ -512,11 +520,14 @@ def validate_raw(
     file: str,
     widen: frozenset[str] = OUTSIDE_RANGE_SOURCES,
     exchange: str = DEFAULT_EXCHANGE,
+    exchanges: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Return ``frame`` if it is a valid ``table`` frame, else raise SourceError.
 
     The message names ``source`` and ``file`` (where the rows came from) and every
-    problem with its rows (row = position in the frame) and values, capped.
+    problem with its rows (row = position in the frame) and values, capped. Gaps are
+    measured in sessions of each symbol's exchange calendar (``exchanges``, config
+    ``calendar.exchanges``), else of ``exchange``.
     """
     _check_table(table)
     where = f"source {source!r}, file {file}"
@@ -530,6 +541,6 @@ def validate_raw(
     checked = frame.reset_index(drop=True)
     check_rows(table, checked, problems, widen)
     if table == "raw_futures_daily":
-        check_neighbours(checked, problems, exchange)
+        check_neighbours(checked, problems, exchange, exchanges)
     problems.raise_if_any(table)
     return frame
