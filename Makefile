@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format report clean bigquery-emulator
+.PHONY: install run daily test lint format report clean bigquery-emulator
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/snakemake
+
+# The morning run on live data for today, logged and locked (deploy/daily.py; schedules in
+# deploy/ and docs/operations.md). Snakemake arguments: make daily DAILY_ARGS="-n".
+daily: install
+	$(BIN)/python deploy/daily.py -- $(DAILY_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests scripts bench

@@ -8,20 +8,25 @@ on a private copy of the workflow: nothing is submitted and nothing is built.
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
 import datetime as dt
 import importlib
 import importlib.util
 import json
 import os
+import plistlib
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
 import yaml
+from filelock import FileLock
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 from workflow_tools import ROOT, SNAKEMAKE, copy_workflow
@@ -190,3 +195,95 @@ def test_dry_run_with_the_googlebatch_profile_against_a_local_gcs(
     assert "mem_mb=2000" in out and "runtime=30" in out
     assert f"/storage/v1/b/{BUCKET}/o" in requests  # the plan asked the (fake) bucket
     assert not (workdir / "results").exists(), "a dry-run must not build anything"
+
+
+# --- the morning run and its schedules ---------------------------------------------------
+
+DEPLOY = ROOT / "deploy"
+
+
+def test_the_launchd_plist_runs_the_daily_script_on_weekday_mornings() -> None:
+    plist = plistlib.loads((DEPLOY / "launchd" / "com.zlflow.daily.plist").read_bytes())
+    assert plist["Label"] == "com.zlflow.daily"
+    assert plist["ProgramArguments"][-1].endswith("exec .venv/bin/python deploy/daily.py")
+    assert plist["WorkingDirectory"] == "/opt/zlflow"
+    times = {(d["Weekday"], d["Hour"], d["Minute"]) for d in plist["StartCalendarInterval"]}
+    assert times == {(day, 6, 30) for day in range(1, 6)}
+    assert plist["StandardErrorPath"].startswith("/opt/zlflow/results/live/logs/daily/")
+
+
+def test_the_cron_line_is_valid_and_runs_the_daily_script() -> None:
+    lines = [
+        line
+        for line in (DEPLOY / "cron" / "zlflow.cron").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "CRON_TZ=America/Chicago"
+    [entry] = lines[1:]
+    minute, hour, dom, month, dow, command = entry.split(maxsplit=5)
+    assert (minute, hour, dom, month, dow) == ("30", "6", "*", "*", "1-5")
+    assert "cd /opt/zlflow" in command and ".venv/bin/python deploy/daily.py" in command
+    assert subprocess.run(["sh", "-n", "-c", command], check=False).returncode == 0
+
+
+def test_the_systemd_units_parse_and_the_calendar_is_valid() -> None:
+    units = {}
+    for name in ("zlflow-daily.service", "zlflow-daily.timer"):
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # case-sensitive keys
+        parser.read_string((DEPLOY / "systemd" / name).read_text())
+        units[name] = parser
+    service, timer = units["zlflow-daily.service"], units["zlflow-daily.timer"]
+    assert service["Service"]["Type"] == "oneshot"
+    assert service["Service"]["ExecStart"] == "/opt/zlflow/.venv/bin/python deploy/daily.py"
+    assert service["Service"]["SuccessExitStatus"] == "75"  # the lock is held: not a failure
+    assert timer["Timer"]["Unit"] == "zlflow-daily.service"
+    assert timer["Timer"]["Persistent"] == "true"
+    calendar = timer["Timer"]["OnCalendar"]
+    analyze = shutil.which("systemd-analyze")
+    if analyze:  # systemd's own parser, where the machine has it
+        checked = subprocess.run([analyze, "calendar", calendar], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        assert "Normalized form: Mon..Fri *-*-* 06:30:00 America/Chicago" in checked.stdout
+
+
+@pytest.fixture(scope="module")
+def daily_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp("daily"))
+    shutil.copytree(DEPLOY, workdir / "deploy")
+    return workdir
+
+
+def daily(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    return subprocess.run(
+        [sys.executable, str(workdir / "deploy" / "daily.py"), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_daily_run_plans_live_ingest_to_publish_for_today(daily_workdir: Path) -> None:
+    """A dry-run of the morning run (no keys needed to plan): live ingest jobs for today's
+    range, the warehouse, forecasts and publishing, logged under results/live."""
+    result = daily(daily_workdir, "--", "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (daily_workdir / "results/live/logs/daily" / f"{dt.date.today()}.log").read_text()
+    assert "start: " in log and "--config source=live experiment=live -n" in log
+    assert log.rstrip().endswith("exit 0")
+    for rule in ("ingest_databento", "ingest_fred", "ingest_weather", "upload_forecasts"):
+        assert f"rule {rule}:" in log, rule
+    assert "results/live/publish/alerts.json" in log
+    assert not (daily_workdir / "results/live/warehouse.duckdb").exists()
+
+
+def test_a_second_daily_run_does_not_start_while_one_holds_the_lock(daily_workdir: Path) -> None:
+    lock = daily_workdir / "results/live/daily.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock):
+        result = daily(daily_workdir, "--", "-n")
+    assert result.returncode == 75
+    assert f"another daily run holds {lock}: not starting" in result.stderr
