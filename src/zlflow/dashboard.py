@@ -513,8 +513,8 @@ def _template() -> jinja2.Template:
 
 
 def _embedded(payload: Any) -> str:
-    """JSON safe inside a <script> element: no "</" can close it early."""
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False).replace("</", "<\\/")
+    """JSON safe inside a <script> element: no "<" there, so nothing can close it early."""
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
 
 
 def build_site(
@@ -537,8 +537,13 @@ def build_site(
         _write_text(root / "charts" / f"{name}.svg", svg)
     _write_text(root / "meta.json", _json_text(meta))
     template = _template()
-    _write_text(root / "index.html", template.render(embedded=None, charts=None))
+    _write_text(
+        root / "index.html", template.render(embedded=None, charts=None, page_views=PAGE_VIEWS)
+    )
     if html is not None:
         payload = {"meta": meta, "views": {v: records[v] for v in PAGE_VIEWS}}
-        _write_text(Path(html), template.render(embedded=_embedded(payload), charts=svgs))
+        _write_text(
+            Path(html),
+            template.render(embedded=_embedded(payload), charts=svgs, page_views=PAGE_VIEWS),
+        )
     return meta
