@@ -464,3 +464,62 @@ def test_bigquery_a_failed_publish_leaves_every_published_object_as_it_was(
             None,
             ["(6,)"],
         )
+
+
+def candidate_command(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zlflow.warehouse", "candidate", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_failed_candidate_is_inspected_and_discarded_by_the_documented_command(
+    built_warehouse: Path, config: dict[str, Any], tmp_path: Path
+) -> None:
+    """``python -m zlflow.warehouse candidate`` lists the candidate beside the published
+    objects and the failed assertion; ``--discard`` drops the candidate datasets and their
+    markers and leaves the published warehouse and its marker as they were."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    results = tmp_path / "results" / "default"
+    results.mkdir(parents=True)
+    path = results / "warehouse.duckdb"
+    shutil.copy(built_warehouse, path)
+    in_cents = user_zl(
+        tmp_path / "zl.csv",
+        config["sample_dir"],
+        lambda b: b.assign(**{c: b[c] * 100 for c in ("open", "high", "low", "close")}),
+    )
+    with pytest.raises(AssertionFailed) as failed:
+        build(path, config, in_cents, tmp_path / "snapshots")
+    assert "python -m zlflow.warehouse candidate --discard" in str(failed.value)
+    before = published_fingerprints(path, config["datasets"])
+    markers = [results / "warehouse" / "staging" / "futures_daily.json"]
+    markers.append(results / "assertions" / "staging_price_bounds.json")
+    kept = [results / "warehouse" / "api" / "vw_zl_alerts.json", results / "published.json"]
+    for marker in markers + kept:
+        write_json_atomic(marker, {"marker": marker.name})
+
+    shown = candidate_command(tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "staging_candidate: " in shown.stdout
+    assert any(line.strip().startswith("futures_daily: table,") for line in lines)
+    assert "failed assertions: 1" in lines
+    assert any(line.strip().startswith("staging_price_bounds: ") for line in lines)
+
+    discarded = candidate_command(tmp_path, "--discard")
+    assert discarded.returncode == 0, discarded.stderr
+    assert "dropped market_data_candidate, staging_candidate" in discarded.stdout
+    assert not any(m.exists() for m in markers)
+    assert all(m.exists() for m in kept)
+    assert published_fingerprints(path, config["datasets"]) == before
+    with DuckDBWarehouse(path, candidate_datasets(config["datasets"])) as wh:
+        assert all(wh.list_objects(key) == [] for key in LAYERS)
+
+    missing = candidate_command(tmp_path, "--configfile", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 1 and missing.stderr.startswith("cannot read")
+    assert len(missing.stderr.splitlines()) == 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from test_publish import publish_all
 from zetasql.core.local_service import ZetaSqlLocalService
@@ -35,7 +36,11 @@ from zetasql_bigquery import (
     type_name,
 )
 
+from zlflow.assertions import LINEAGE_SQL
 from zlflow.errors import ZlflowError
+from zlflow.jobs.publish import ALERTS_SQL
+from zlflow.jobs.warehouse import export_sql
+from zlflow.loading import series_extent_sql
 from zlflow.objects import (
     ASSERTION_RESULTS,
     assertion_objects,
@@ -44,18 +49,42 @@ from zlflow.objects import (
     sql_objects,
 )
 from zlflow.publish import TABLE_KEYS, TABLE_LAYOUT
+from zlflow.sources.ingest import (
+    INGEST_LOG,
+    INGEST_LOG_SCHEMA,
+    ingest_log_sql,
+    symbol_sources_sql,
+)
+from zlflow.sources.tables import SERIES_COLUMNS
 from zlflow.sources.tables import TABLE_KEYS as RAW_TABLE_KEYS
 from zlflow.warehouse.bigquery import (
+    add_columns_sql,
+    count_sql,
     create_from_staging_sql,
+    create_like_sql,
     deploy_sql,
+    drop_columns_sql,
+    drop_sql,
     duplicate_keys_sql,
     merge_counts_sql,
     merge_sql,
+    publish_transaction_sql,
     render_sql,
     table_ref,
+    versions_table_sql,
 )
+from zlflow.warehouse.candidate import failed_assertions_sql
 from zlflow.warehouse.duckdb import DuckDBWarehouse
-from zlflow.warehouse.sql import read_sql_text
+from zlflow.warehouse.sql import SqlObject, read_sql_text
+from zlflow.warehouse.wap import (
+    LAYERS,
+    PUBLISHED,
+    VERSIONS,
+    candidate_datasets,
+    published_datasets,
+    split_objects,
+    versions_sql,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # A hyphen, as real project ids have: every path the backend writes must quote it.
@@ -64,8 +93,14 @@ PROJECT = "zlflow-test"
 # Statements ZetaSQL rejects although BigQuery accepts them: statement -> why. An entry
 # that starts to pass fails the suite too, so the list cannot outlive its reason.
 ALLOWED: dict[str, str] = {}
-# What merge_parquet sends, in order (the table's creation only when it does not exist).
-MERGE_STEPS = ("duplicate keys", "create", "counts", "merge")
+# What merge_parquet sends, in order (the table's creation and its count only when it
+# does not exist).
+MERGE_STEPS = ("duplicate keys", "create", "created rows", "counts", "merge", "rows")
+# What the backend's publish sends for each table, besides its transaction.
+PUBLISH_STEPS = ("create like", "add columns", "drop columns", "undo create")
+# Tables that only jobs the warehouse build does not run write, with their Arrow types.
+INGEST_LOG_TYPES = {"str": pa.string(), "int64": pa.int64(), "datetime64[us]": pa.timestamp("us")}
+STRING = bigquery_type(pa.string())
 # DuckDB's names for the BigQuery types the SQL uses (a naive TIMESTAMP is a DATETIME).
 DUCKDB_TYPES = {
     "BIGINT": "INT64",
@@ -87,14 +122,24 @@ class Analysis:
     results: dict[str, str | None] = field(default_factory=dict)
     columns: dict[str, list[tuple[str, Type]]] = field(default_factory=dict)
 
-    def check(self, statement: str, sql: str) -> ResolvedStatement | None:
+    def check(
+        self, statement: str, sql: str, front_end: BigQueryFrontEnd | None = None
+    ) -> ResolvedStatement | None:
         try:
-            resolved = self.front_end.analyze(sql)
+            resolved = (front_end or self.front_end).analyze(sql)
         except AnalysisError as err:
             self.results[statement] = str(err)
             return None
         self.results[statement] = None
         return resolved
+
+    def check_script(self, statement: str, sql: str, front_end: BigQueryFrontEnd) -> None:
+        try:
+            front_end.analyze_script(sql)
+        except AnalysisError as err:
+            self.results[statement] = str(err)
+            return
+        self.results[statement] = None
 
     def failures(self) -> dict[str, str]:
         return {k: v for k, v in self.results.items() if v is not None}
@@ -149,6 +194,13 @@ def analysis(
     for key, columns in loaded_schema(published_warehouse).items():
         front_end.add_table(*key.split("."), columns)
         result.columns[key] = columns
+    ingest_log = [(c, bigquery_type(INGEST_LOG_TYPES[t])) for c, t in INGEST_LOG_SCHEMA.items()]
+    for key, columns in {
+        f"market_data.{INGEST_LOG}": ingest_log,
+        f"market_data.{VERSIONS}": [("object", STRING), ("version", STRING)],
+    }.items():
+        front_end.add_table(*key.split("."), columns)
+        result.columns[key] = columns
     objects = sql_objects(ROOT / "sql", config["horizons"])
     for key in deploy_order(objects):
         obj = objects[key]
@@ -156,6 +208,10 @@ def analysis(
         # replacing a table by a view); its output columns are the object's schema.
         resolved = result.check(f"{key}: query", render_sql(obj, PROJECT, datasets))
         result.check(f"{key}: deploy", deploy_sql(obj, PROJECT, datasets))
+        # Deploying over an object of the other kind drops it first.
+        other = "VIEW" if obj.materialize == "table" else "TABLE"
+        ref = table_ref(PROJECT, datasets[obj.dataset], obj.name)
+        result.check(f"{key}: drop", drop_sql(other, ref))
         if resolved is not None:
             result.columns[key] = query_columns(resolved)
             front_end.add_table(obj.dataset, obj.name, result.columns[key])
@@ -163,7 +219,72 @@ def analysis(
         result.check(f"assertions.{name}: query", render_sql(assertion, PROJECT, datasets))
     for key, (keys, partition_by, cluster_by) in merges().items():
         check_merge(result, key, keys, partition_by, cluster_by)
+    for name, sql in inline_queries(config).items():
+        result.check(f"inline {name}", render_sql(read_sql_text(sql), PROJECT, datasets))
+    check_publish(result, published_tables(objects), datasets)
     return result
+
+
+def inline_queries(config: dict[str, Any]) -> dict[str, str]:
+    """Queries written in code rather than in sql/, by the function that builds them."""
+    queries = {f"export {h}": export_sql(f"vw_zl_{h}_v1") for h in config["horizons"]}
+    queries |= {f"shrink guard {t}": series_extent_sql("market_data", t) for t in SERIES_COLUMNS}
+    return queries | {
+        "alerts": ALERTS_SQL,
+        "ingest sources per symbol": symbol_sources_sql("market_data"),
+        "ingest log": ingest_log_sql("market_data"),
+        "published versions": versions_sql("market_data"),
+        "candidate failed assertions": failed_assertions_sql("market_data"),
+        "assertion lineage": LINEAGE_SQL.replace("{symbols}", "'ZL', 'ZS'"),
+    }
+
+
+def published_tables(objects: dict[str, SqlObject]) -> list[tuple[str, str]]:
+    """The tables a publish copies: every loaded table and SQL table of the layers."""
+    loaded = {k: None for k in sorted(loaded_tables()) if k.split(".")[0] in LAYERS}
+    layered = {k: obj for k, obj in objects.items() if obj.dataset in LAYERS}
+    return split_objects(loaded | layered)[0]
+
+
+def check_publish(
+    result: Analysis, tables: list[tuple[str, str]], datasets: dict[str, str]
+) -> None:
+    """The statements of BigQueryWarehouse.publish: the DDL around its transaction and the
+    transaction itself, over a catalog holding each table in its candidate and published
+    dataset (views are recreated with the deploy statements analysed above)."""
+    mapping = candidate_datasets(datasets)
+    published = published_datasets(mapping)
+    front_end = BigQueryFrontEnd(result.front_end.service, PROJECT, mapping)
+    record = table_ref(PROJECT, published["market_data"], VERSIONS)
+    front_end.add_table(
+        PUBLISHED + "market_data", VERSIONS, result.columns[f"market_data.{VERSIONS}"]
+    )
+    moves = []
+    for dataset, name in tables:
+        columns = result.columns.get(f"{dataset}.{name}")
+        if columns is None:
+            continue  # written only by jobs the warehouse build did not run (training folds)
+        front_end.add_table(dataset, name, columns)
+        front_end.add_table(PUBLISHED + dataset, name, columns)
+        target = table_ref(PROJECT, published[dataset], name)
+        source = table_ref(PROJECT, mapping[dataset], name)
+        moves.append((target, source, [c for c, _ in columns]))
+        last, type_ = columns[-1]
+        statements = (
+            create_like_sql(target, source),
+            add_columns_sql(target, [("added_column", type_name(type_))]),
+            drop_columns_sql(target, [last]),
+            drop_sql("TABLE", target, if_exists=True),
+        )
+        for step, sql in zip(PUBLISH_STEPS, statements, strict=True):
+            result.check(f"publish {dataset}.{name}: {step}", sql, front_end)
+    result.check("publish: version record", versions_table_sql(record), front_end)
+    versions = {f"{d}.{n}": "1764806400000000000:0123456789abcdef" for d, n in tables}
+    script = publish_transaction_sql(moves, record, versions)
+    result.check_script("publish: transaction", script, front_end)
+    result.check_script(
+        "publish: transaction, no versions", publish_transaction_sql(moves, record, None), front_end
+    )
 
 
 def merges() -> dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]]:
@@ -171,6 +292,7 @@ def merges() -> dict[str, tuple[tuple[str, ...], str | None, tuple[str, ...]]]:
     calls = {f"forecasts.{t}": (keys, *TABLE_LAYOUT[t]) for t, keys in TABLE_KEYS.items()}
     calls |= {f"market_data.{t}": (tuple(k), "", ()) for t, k in RAW_TABLE_KEYS.items()}
     calls[ASSERTION_RESULTS] = (("assertion",), "", ())
+    calls[f"market_data.{INGEST_LOG}"] = (("ingest_id",), "", ())
     return {
         k: (keys, partition or None, tuple(cluster))
         for k, (keys, partition, cluster) in calls.items()
@@ -202,8 +324,10 @@ def check_merge(
     statements = (
         duplicate_keys_sql(staging, keys),
         create_from_staging_sql(target, staging, partition_by, cluster_by),
+        count_sql(staging),
         merge_counts_sql(target, staging, keys, names),
         merge_sql(target, staging, keys, names),
+        count_sql(target),
     )
     for step, sql in zip(MERGE_STEPS, statements, strict=True):
         result.check(f"merge {key}: {step}", sql)
@@ -214,9 +338,20 @@ def test_every_statement_the_backend_sends_is_valid_bigquery(
 ) -> None:
     objects = sql_objects(ROOT / "sql", config["horizons"])
     assertions = assertion_objects(ROOT / "sql")
-    expected = {f"{k}: {s}" for k in objects for s in ("query", "deploy")}
+    expected = {f"{k}: {s}" for k in objects for s in ("query", "deploy", "drop")}
     expected |= {f"assertions.{n}: query" for n in assertions}
     expected |= {f"merge {k}: {step}" for k in merges() for step in MERGE_STEPS}
+    expected |= {f"inline {name}" for name in inline_queries(config)}
+    tables = [f"{d}.{n}" for d, n in published_tables(objects)]
+    expected |= {
+        f"publish {k}: {s}" for k in tables if k in analysis.columns for s in PUBLISH_STEPS
+    }
+    expected |= {
+        "publish: version record",
+        "publish: transaction",
+        "publish: transaction, no versions",
+    }
+    assert len([k for k in tables if k in analysis.columns]) > 20
     assert set(analysis.results) == expected
     assert any(k.startswith("api.") for k in objects), "no API view was analysed"
     unexplained = {k: v for k, v in analysis.failures().items() if k not in ALLOWED}

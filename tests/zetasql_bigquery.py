@@ -19,6 +19,7 @@ from zetasql.types import (
     AnalyzerOptions,
     ErrorMessageMode,
     LanguageOptions,
+    ParseResumeLocation,
     ProductMode,
     ResolvedQueryStmt,
     ResolvedStatement,
@@ -139,12 +140,14 @@ class BigQueryFrontEnd:
 
     def __post_init__(self) -> None:
         self._language = bigquery_language()
+        names = dict.fromkeys(self.datasets.values())
         self._root = SimpleCatalog(
             name="bigquery",
             catalog=[
                 SimpleCatalog(
                     name=self.project,
-                    catalog=[SimpleCatalog(name=n, table=[]) for n in self.datasets.values()],
+                    # A candidate mapping names a dataset twice (forecasts, published_forecasts).
+                    catalog=[SimpleCatalog(name=n, table=[]) for n in names],
                 )
             ],
             table=[],
@@ -174,16 +177,19 @@ class BigQueryFrontEnd:
             self.service.unregister_catalog(registered_id=self._registered)
             self._registered = None
 
-    def analyze(self, sql: str) -> ResolvedStatement:
-        """The resolved statement, or AnalysisError with ZetaSQL's one-line message."""
-        options = AnalyzerOptions(
-            language_options=self._language,
-            error_message_mode=ErrorMessageMode.ERROR_MESSAGE_ONE_LINE,
-        )
+    def _options(self) -> AnalyzerOptions:
         if self._registered is None:
             self._registered = self.service.register_catalog(
                 simple_catalog=self._root
             ).registered_id
+        return AnalyzerOptions(
+            language_options=self._language,
+            error_message_mode=ErrorMessageMode.ERROR_MESSAGE_ONE_LINE,
+        )
+
+    def analyze(self, sql: str) -> ResolvedStatement:
+        """The resolved statement, or AnalysisError with ZetaSQL's one-line message."""
+        options = self._options()
         try:
             response = self.service.analyze(
                 sql_statement=sql, options=options, registered_catalog_id=self._registered
@@ -191,6 +197,33 @@ class BigQueryFrontEnd:
         except ServerError as err:
             raise AnalysisError(str(err)) from err
         return response.resolved_statement
+
+    def analyze_script(self, sql: str) -> list[ResolvedStatement]:
+        """Each statement of a multi-statement script (a transaction), in order.
+
+        The script is parsed whole first (its structure: BEGIN ... COMMIT), then each
+        statement is analysed where the previous one ended, against the same catalog.
+        """
+        options = self._options()
+        try:
+            self.service.parse(sql_statement=sql, allow_script=True, options=self._language)
+        except ServerError as err:
+            raise AnalysisError(f"script: {err}") from err
+        statements: list[ResolvedStatement] = []
+        position, end = 0, len(sql.rstrip())
+        while position < end:
+            where = ParseResumeLocation(input=sql, byte_position=position, allow_resume=True)
+            try:
+                response = self.service.analyze(
+                    parse_resume_location=where,
+                    options=options,
+                    registered_catalog_id=self._registered,
+                )
+            except ServerError as err:
+                raise AnalysisError(f"statement {len(statements) + 1}: {err}") from err
+            statements.append(response.resolved_statement)
+            position = response.resume_byte_position or end
+        return statements
 
 
 def query_columns(statement: ResolvedStatement) -> list[tuple[str, Type]]:

@@ -56,6 +56,15 @@ class ShrinkGuard:
 OVERRIDE: Final = "--config allow_shrink=true"
 
 
+def series_extent_sql(dataset_key: str, table: str) -> str:
+    """Rows and first date of each series of a raw table, as the shrink guard reads them."""
+    series, day = SERIES_COLUMNS[table], DATE_COLUMNS[table]
+    return (
+        f"SELECT {series} AS series, COUNT(*) AS n, MIN({day}) AS first "
+        f"FROM ${{{dataset_key}}}.{table} GROUP BY {series}"
+    )
+
+
 def check_shrink(
     warehouse: Warehouse,
     dataset_key: str,
@@ -71,10 +80,7 @@ def check_shrink(
     if guard.allow or not table_exists(warehouse, dataset_key, table):
         return
     series, day = SERIES_COLUMNS[table], DATE_COLUMNS[table]
-    old = warehouse.query_arrow(
-        f"SELECT {series} AS series, COUNT(*) AS n, MIN({day}) AS first "
-        f"FROM ${{{dataset_key}}}.{table} GROUP BY {series}"
-    ).to_pandas()
+    old = warehouse.query_arrow(series_extent_sql(dataset_key, table)).to_pandas()
     new = frame.groupby(series)[day].agg(["count", "min"])
     found = []
     for name, n, first in zip(old["series"], old["n"], old["first"], strict=True):

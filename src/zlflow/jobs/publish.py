@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 
@@ -124,11 +124,12 @@ def run_upload_verdicts(
     )
 
 
+ALERTS_SQL: Final = "SELECT * FROM ${api}.vw_zl_alerts ORDER BY severity, alert_type, alert_date"
+
+
 def run_alerts(warehouse: Mapping[str, Any], json_path: str, csv_path: str) -> None:
     with connect(warehouse) as wh:
-        alerts = wh.query_arrow(
-            "SELECT * FROM ${api}.vw_zl_alerts ORDER BY severity, alert_type, alert_date"
-        ).to_pandas()
+        alerts = wh.query_arrow(ALERTS_SQL).to_pandas()
     alerts.to_csv(csv_path, index=False)
     records = json.loads(alerts.to_json(orient="records", date_format="iso"))
     write_json_atomic(json_path, {"alerts": records, "count": len(records)})

@@ -103,6 +103,16 @@ def _resolve_range(
     return rng
 
 
+def symbol_sources_sql(dataset_key: str) -> str:
+    """The (symbol, source) pairs of the raw futures bars already loaded."""
+    return f"SELECT DISTINCT symbol, source FROM ${{{dataset_key}}}.raw_futures_daily"
+
+
+def ingest_log_sql(dataset_key: str) -> str:
+    """The whole ingest log (a few rows per run)."""
+    return f"SELECT * FROM ${{{dataset_key}}}.{INGEST_LOG}"
+
+
 def _check_one_source_per_symbol(
     warehouse: Warehouse, dataset_key: str, frame: pd.DataFrame, where: str
 ) -> None:
@@ -114,9 +124,7 @@ def _check_one_source_per_symbol(
     if frame.empty or not table_exists(warehouse, dataset_key, "raw_futures_daily"):
         return
     table = warehouse.table(dataset_key, "raw_futures_daily")
-    existing = warehouse.query_arrow(
-        f"SELECT DISTINCT symbol, source FROM ${{{dataset_key}}}.raw_futures_daily"
-    ).to_pandas()
+    existing = warehouse.query_arrow(symbol_sources_sql(dataset_key)).to_pandas()
     incoming = frame[["symbol", "source"]].drop_duplicates()
     clash = incoming.merge(existing, on="symbol", suffixes=("", "_loaded"))
     clash = clash[clash["source"] != clash["source_loaded"]]
@@ -229,7 +237,7 @@ def ingest_history(
     """The ingest log (optionally of one source), oldest first; empty if none yet."""
     if not table_exists(warehouse, dataset_key, INGEST_LOG):
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in INGEST_LOG_SCHEMA.items()})
-    frame = warehouse.query_arrow(f"SELECT * FROM ${{{dataset_key}}}.{INGEST_LOG}").to_pandas()
+    frame = warehouse.query_arrow(ingest_log_sql(dataset_key)).to_pandas()
     if source is not None:
         frame = frame[frame["source"] == source]
     return frame.sort_values(["ingested_at", "ingest_id"], kind="mergesort").reset_index(drop=True)

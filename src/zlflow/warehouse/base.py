@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from zlflow.errors import ZlflowError
 from zlflow.warehouse.sql import SqlObject, check_identifier, read_sql_text
-from zlflow.warehouse.wap import VERSIONS, published_key
+from zlflow.warehouse.wap import VERSIONS, published_key, versions_sql
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,14 @@ class Warehouse(ABC):
         """Row count and columns of a table or view."""
 
     @abstractmethod
+    def list_objects(self, dataset_key: str) -> list[str]:
+        """Names of the tables and views in a dataset, sorted."""
+
+    @abstractmethod
+    def drop_dataset(self, dataset_key: str) -> None:
+        """Drop a dataset and everything in it (a discarded candidate)."""
+
+    @abstractmethod
     def publish(
         self,
         tables: Sequence[tuple[str, str]],
@@ -159,5 +167,5 @@ class Warehouse(ABC):
             self.table_info(key, VERSIONS)
         except ZlflowError:
             return {}
-        rows = self.query_arrow(f"SELECT object, version FROM ${{{key}}}.{VERSIONS}")
+        rows = self.query_arrow(versions_sql(key))
         return {row["object"]: row["version"] for row in rows.to_pylist()}

@@ -147,17 +147,22 @@ def deploy_sql(obj: SqlObject, project: str, datasets: Mapping[str, str]) -> str
     return f"{ddl} AS\n{render_sql(obj, project, datasets)}"
 
 
+def column(name: str) -> str:
+    """A column name quoted: some are reserved words in BigQuery (``rows``, ``range``)."""
+    return f"`{check_identifier(name, 'column')}`"
+
+
 def _as_json(alias: str, columns: Sequence[str]) -> str:
     # Keys and rows compared as JSON: NULL equals NULL (IS NOT DISTINCT FROM, as in
     # DuckDB) while the join stays an equi-join, which BigQuery requires.
-    return f"TO_JSON_STRING(STRUCT({', '.join(f'{alias}.{c}' for c in columns)}))"
+    return f"TO_JSON_STRING(STRUCT({', '.join(f'{alias}.{column(c)}' for c in columns)}))"
 
 
 def duplicate_keys_sql(staging: str, keys: Sequence[str]) -> str:
     """How many keys occur more than once in a merge's staging table."""
     return (
         f"SELECT COUNT(*) FROM (SELECT 1 FROM {staging} "
-        f"GROUP BY {', '.join(keys)} HAVING COUNT(*) > 1)"
+        f"GROUP BY {', '.join(map(column, keys))} HAVING COUNT(*) > 1)"
     )
 
 
@@ -185,7 +190,7 @@ def merge_counts_sql(target: str, staging: str, keys: Sequence[str], columns: Se
 
 def merge_sql(target: str, staging: str, keys: Sequence[str], columns: Sequence[str]) -> str:
     """One MERGE statement: atomic, so a failure leaves the target as it was."""
-    updates = ", ".join(f"{c} = s.{c}" for c in columns if c not in keys)
+    updates = ", ".join(f"{column(c)} = s.{column(c)}" for c in columns if c not in keys)
     matched = (
         f"WHEN MATCHED AND {_as_json('t', columns)} != {_as_json('s', columns)} "
         f"THEN UPDATE SET {updates} "
@@ -194,8 +199,8 @@ def merge_sql(target: str, staging: str, keys: Sequence[str], columns: Sequence[
         f"MERGE {target} AS t USING {staging} AS s "
         f"ON {_as_json('t', keys)} = {_as_json('s', keys)} "
         f"{matched if updates else ''}"
-        f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)}) "
-        f"VALUES ({', '.join('s.' + c for c in columns)})"
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(map(column, columns))}) "
+        f"VALUES ({', '.join('s.' + column(c) for c in columns)})"
     )
 
 
@@ -224,15 +229,13 @@ def create_like_sql(target: str, source: str) -> str:
 
 def add_columns_sql(target: str, columns: Sequence[tuple[str, str]]) -> str:
     """New nullable columns before the transaction fills them (old SQL never reads them)."""
-    added = ", ".join(
-        f"ADD COLUMN IF NOT EXISTS {check_identifier(c, 'column')} {t}" for c, t in columns
-    )
+    added = ", ".join(f"ADD COLUMN IF NOT EXISTS {column(c)} {t}" for c, t in columns)
     return f"ALTER TABLE {target} {added}"
 
 
 def drop_columns_sql(target: str, columns: Sequence[str]) -> str:
     """Columns the candidate no longer has, after the commit (new SQL never reads them)."""
-    dropped = ", ".join(f"DROP COLUMN IF EXISTS {check_identifier(c, 'column')}" for c in columns)
+    dropped = ", ".join(f"DROP COLUMN IF EXISTS {column(c)}" for c in columns)
     return f"ALTER TABLE {target} {dropped}"
 
 
@@ -245,7 +248,7 @@ def publish_transaction_sql(
     (target, source, columns) table and the record of published versions, or nothing."""
     statements = ["BEGIN TRANSACTION;"]
     for target, source, columns in moves:
-        listed = ", ".join(check_identifier(c, "column") for c in columns)
+        listed = ", ".join(map(column, columns))
         statements.append(f"DELETE FROM {target} WHERE TRUE;")
         statements.append(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {source};")
     statements.append(f"DELETE FROM {record} WHERE TRUE;")
@@ -604,6 +607,17 @@ class BigQueryWarehouse(Warehouse):
             self._run(deploy, what=what, first_line=2)
         for target, columns in plan.removed.items():
             self._run(drop_columns_sql(target, columns), what=what)
+
+    def list_objects(self, dataset_key: str) -> list[str]:
+        dataset = f"{self.project}.{self.datasets[dataset_key]}"
+        return sorted(t.table_id for t in self.client.list_tables(dataset))
+
+    def drop_dataset(self, dataset_key: str) -> None:
+        dataset = f"{self.project}.{self.datasets[dataset_key]}"
+        try:
+            self.client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
+        except GoogleAPICallError as err:
+            raise ZlflowError(f"dropping {dataset} failed: {_service_message(err)[0]}") from err
 
     def _kind(self, dataset_key: str, name: str) -> str | None:
         try:

@@ -223,6 +223,17 @@ class DuckDBWarehouse(Warehouse):
                 f"publishing the candidate failed on DuckDB (nothing changed): {err}"
             ) from err
 
+    def list_objects(self, dataset_key: str) -> list[str]:
+        rows = self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $s "
+            "ORDER BY table_name",
+            {"s": self.datasets[dataset_key]},
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def drop_dataset(self, dataset_key: str) -> None:
+        self.con.execute(f'DROP SCHEMA IF EXISTS "{self.datasets[dataset_key]}" CASCADE')
+
     def _kind_in(self, schema: str, name: str) -> str | None:
         rows = self.con.execute(
             "SELECT table_type FROM information_schema.tables "

@@ -26,6 +26,13 @@ PUBLISHED: Final = "published_"
 # In the published market_data dataset: the candidate version of each published object,
 # written in the publish transaction, so a publish copies only what was rebuilt since.
 VERSIONS: Final = "_zlflow_published"
+# The command that inspects a candidate, and (with --discard) drops it: warehouse/candidate.py.
+INSPECT: Final = "python -m zlflow.warehouse candidate"
+
+
+def versions_sql(dataset_key: str) -> str:
+    """The record of published versions (``dataset_key``: the published market_data)."""
+    return f"SELECT object, version FROM ${{{dataset_key}}}.{VERSIONS}"
 
 
 def candidate_datasets(datasets: Mapping[str, str]) -> dict[str, str]:
@@ -63,9 +70,10 @@ def inspect_hint(datasets: Mapping[str, str]) -> str:
         return ""
     return (
         "Nothing was published: every published table and view is as before. The new data "
-        f"stays in the candidate datasets {', '.join(names)} for inspection (e.g. SELECT * "
-        f"FROM {names[min(1, len(names) - 1)]}.futures_daily); fix the input and run again, "
-        "or restore the previous files and run again to rebuild the candidate from them."
+        f"stays in the candidate datasets {', '.join(names)} for inspection ({INSPECT}, "
+        f"or e.g. SELECT * FROM {names[min(1, len(names) - 1)]}.futures_daily); fix the "
+        f"input and run again, or discard the candidate with {INSPECT} --discard (add the "
+        "run's --configfile options to both)."
     )
 
 
