@@ -9,7 +9,7 @@ A second run the same day finds every job's range and inputs unchanged and does 
 
     .venv/bin/python deploy/daily.py                  # what `make daily` and the schedules run
     .venv/bin/python deploy/daily.py -- -n            # extra arguments go to Snakemake
-    ZLFLOW_DAILY_CONFIGFILE=config/bigquery.yaml .venv/bin/python deploy/daily.py
+    ZLFLOW_DAILY_CONFIGFILE="config/bigquery.yaml my-alerts.yaml" .venv/bin/python deploy/daily.py
 
 Exit status: Snakemake's, or 75 (EX_TEMPFAIL) when another run holds the lock.
 Portable to macOS (launchd) and Linux (cron, systemd): the lock is ``filelock``'s.
@@ -38,8 +38,8 @@ def command(extra: list[str]) -> list[str]:
     """The Snakemake command line of the morning run (plus the caller's arguments)."""
     snakemake = os.environ.get("ZLFLOW_SNAKEMAKE") or str(Path(sys.executable).parent / "snakemake")
     args = [snakemake, "--config", "source=live", "experiment=live"]
-    if configfile := os.environ.get("ZLFLOW_DAILY_CONFIGFILE"):
-        args += ["--configfile", configfile]
+    if configfiles := os.environ.get("ZLFLOW_DAILY_CONFIGFILE", "").split():
+        args += ["--configfile", *configfiles]
     return [*args, *extra]
 
 

@@ -23,7 +23,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pytest_httpserver import HTTPServer
 from workflow_tools import SNAKEMAKE, copy_workflow
 
-from zlflow.errors import ConfigError
+from zlflow.errors import ConfigError, ZlflowError
 from zlflow.notify import (
     SENT_TABLE,
     EmailChannel,
@@ -96,6 +96,18 @@ def test_an_alert_keeps_its_id_across_runs_and_json_round_trips() -> None:
     changed = [dict(RECORDS[0], message="lgbm 1m: probability of a rise is 0.72")]
     assert alerts(changed)["alert_id"].item() not in set(first["alert_id"])
     assert alerts()["horizon"].tolist() == ["1m", None]
+
+
+def test_no_alerts_send_nothing_and_a_malformed_file_is_one_clear_error(
+    httpserver: HTTPServer, wh: DuckDBWarehouse
+) -> None:
+    report = deliver_alerts(wh, normalise_alerts([]), [webhook(httpserver)], FAST, NOW)
+    assert report.channels["webhook"] == {"sent": 0, "failed": 0, "already_sent": 0}
+    assert httpserver.log == [] and report.rows_written == 0
+    with pytest.raises(
+        ZlflowError, match=r"^alert 2 of 2 has no severity, horizon, model, message$"
+    ):
+        normalise_alerts([RECORDS[0], {k: RECORDS[1][k] for k in ("alert_type", "alert_date")}])
 
 
 def test_channels_come_from_config_and_secrets_from_the_environment_only() -> None:

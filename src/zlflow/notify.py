@@ -104,10 +104,12 @@ def alert_ids(alerts: pd.DataFrame) -> pd.Series:
 
 def normalise_alerts(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The alerts file's records as a frame with ids, dates as dates and no NaN strings."""
-    frame = pd.DataFrame(list(records), columns=list(ALERT_COLUMNS))
-    missing = [c for c in ALERT_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ZlflowError(f"alerts have no column(s) {missing}")
+    records = list(records)
+    for number, record in enumerate(records, start=1):
+        missing = [c for c in ALERT_COLUMNS if c not in record]
+        if missing:
+            raise ZlflowError(f"alert {number} of {len(records)} has no {', '.join(missing)}")
+    frame = pd.DataFrame(records, columns=list(ALERT_COLUMNS))
     frame["alert_date"] = pd.to_datetime(frame["alert_date"]).dt.date
     for column in ("horizon", "model"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
