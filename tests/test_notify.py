@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pytest_httpserver import HTTPServer
@@ -432,3 +434,39 @@ def test_the_rule_survives_a_failing_endpoint_and_delivers_on_the_next_run(
 
     assert "Nothing to be done" in run()
     assert len(httpserver.log) == 1
+
+
+def test_starttls_is_verified_against_the_system_trust_store(
+    tmp_path: Path,
+    wh: DuckDBWarehouse,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The default security (STARTTLS) with a certificate from a local CA that the client
+    trusts through SSL_CERT_FILE, as it would trust a public one; an untrusted one fails."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    inbox, port = Inbox(), free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_context,
+        require_starttls=True,
+        authenticator=authenticator,
+    )
+    controller.start()
+    try:
+        channel = email(port)
+        channel.security = "starttls"
+        with caplog.at_level(logging.INFO, logger="zlflow"):
+            untrusted = deliver_alerts(wh, alerts(), [channel], FAST, NOW)
+        assert "SSLCertVerificationError" in untrusted.errors["email"] and not inbox.messages
+        assert caplog.text.count("retry") == 0  # a certificate will not verify on a retry
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+        trusted = deliver_alerts(wh, alerts(), [channel], FAST, LATER)
+        assert trusted.channels["email"]["sent"] == 2 and len(inbox.messages) == 1
+    finally:
+        controller.stop()

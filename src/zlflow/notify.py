@@ -226,6 +226,8 @@ class EmailChannel:
             raise DeliveryError(
                 f"{where}: SMTP {err.smtp_code} {detail}".strip(), 400 <= err.smtp_code < 500
             ) from None
+        except ssl.SSLCertVerificationError as err:
+            raise DeliveryError(f"{where}: {type(err).__name__}: {err}", False) from None
         except (smtplib.SMTPException, OSError) as err:
             raise DeliveryError(f"{where}: {type(err).__name__}: {err}", True) from None
 
