@@ -27,8 +27,8 @@ daily: install
 	$(BIN)/python deploy/daily.py -- $(DAILY_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests scripts bench
-	$(BIN)/ruff format --check src tests scripts bench
+	$(BIN)/ruff check src tests scripts bench deploy
+	$(BIN)/ruff format --check src tests scripts bench deploy
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
 
@@ -42,7 +42,7 @@ test: lint bigquery-emulator
 	$(BIN)/python -m pytest
 
 format: install
-	$(BIN)/ruff format src tests scripts bench
+	$(BIN)/ruff format src tests scripts bench deploy
 	$(BIN)/snakefmt Snakefile rules
 
 # Benchmarks, not tests (BENCHMARKS.md): about 75 minutes; never part of `make test`.
