@@ -145,6 +145,16 @@ CORRUPTIONS: tuple[Corruption, ...] = (
         (),
     ),
     Corruption(
+        "staging_macro_value_bounds",
+        "dgs10_in_basis_points",
+        (
+            "UPDATE ${staging}.macro_releases SET value = value * 100 "
+            "WHERE series_id = 'DGS10' AND obs_date = DATE '2015-06-01'",
+        ),
+        1,
+        (r"DGS10\s+2015-06-01\s+2\d\d\.\d+\s+-5\.0\s+25\.0",),
+    ),
+    Corruption(
         "staging_price_bounds",
         "zl_close_9999",
         (
@@ -283,7 +293,7 @@ def _expect_failure(
 
 
 def test_every_assertion_file_has_bad_data_cases() -> None:
-    assert len(ASSERTIONS) == 7
+    assert len(ASSERTIONS) == 8
     broken = {c.assertion for c in CORRUPTIONS if c.offending_rows > 0}
     assert broken == set(ASSERTIONS)
     assert len({_case_id(c) for c in CORRUPTIONS}) == len(CORRUPTIONS)

@@ -10,12 +10,14 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from zlflow.assertions import failure, run_assertion, with_lineage
 from zlflow.calendar import trading_days
 from zlflow.errors import ConfigError, SourceError
 from zlflow.export import fingerprint
@@ -27,6 +29,7 @@ from zlflow.reference import config_subset
 from zlflow.sources.files import read_file, repairs, spec_from_entry
 from zlflow.validate import main as validate_main
 from zlflow.warehouse.duckdb import DuckDBWarehouse
+from zlflow.warehouse.sql import SqlObject
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -338,3 +341,47 @@ def test_written_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
         os.umask(old)
     for name in ("x.parquet", "x.json", "x.pt"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
+
+
+def test_weather_and_positioning_rows_name_their_file_and_row(tmp_path: Path) -> None:
+    """Loaded from user files, a station-day and a COT observation that an assertion
+    returns are shown with the file and the row they came from."""
+    days = pd.date_range("2024-01-01", periods=10, freq="D").strftime("%Y-%m-%d")
+    weather = pd.DataFrame({"date": days, "tmax_c": 10.0, "tmin_c": 0.0, "prcp_mm": 1.0}).assign(
+        tmax_c=lambda f: f["tmax_c"].where(f.index != 6, 38.5)
+    )
+    write_csv(tmp_path / "farm.csv", weather)
+    weeks = pd.date_range("2024-01-02", periods=8, freq="7D").strftime("%Y-%m-%d")
+    cot = pd.DataFrame({"date": weeks, "symbol": "ZL", "noncomm_net_pct": 12.0})
+    write_csv(tmp_path / "cot.csv", cot.assign(noncomm_net_pct=[12, 13, 14, 61, 15, 16, 17, 18]))
+    files = {
+        "raw_weather": [{"path": str(tmp_path / "farm.csv"), "station": "FARM1", "region": "x"}],
+        "raw_cot": [{"path": str(tmp_path / "cot.csv")}],
+    }
+    checks = {
+        "hot_days": "SELECT station_id, obs_date, tmax_c FROM ${market_data}.raw_weather "
+        "WHERE station_id = 'FARM1' AND tmax_c > 35",
+        "crowded_longs": "SELECT CONCAT('COT_', symbol) AS series_id, DATE(report_date) AS "
+        "obs_date, noncomm_net_pct FROM ${market_data}.raw_cot WHERE noncomm_net_pct > 50",
+    }
+    shown = {}
+    with DuckDBWarehouse(tmp_path / "wh.duckdb", DATASETS) as wh:
+        for table in ("raw_fred", *files):  # the lineage of macro rows reads both
+            load_raw(
+                wh, table, SAMPLE, tmp_path / f"{table}.parquet", files, ShrinkGuard(allow=True)
+            )
+        for name, sql in checks.items():
+            check = SqlObject(Path(f"{name}.sql"), "assertions", name, sql, description=name)
+            result = run_assertion(wh, check)
+            shown[name] = str(
+                failure(check, replace(result, sample=with_lineage(wh, result.sample)))
+            )
+    hot = shown["hot_days"].splitlines()
+    assert hot[2].split()[-2:] == ["source_file", "source_row"]
+    assert hot[3].split()[:2] == ["FARM1", "2024-01-07"] and hot[3].split()[-2:] == [
+        "farm.csv",
+        "6",
+    ]
+    crowded = shown["crowded_longs"].splitlines()
+    assert crowded[3].split()[:2] == ["COT_ZL", "2024-01-23"]
+    assert crowded[3].split()[-2:] == ["cot.csv", "3"]

@@ -523,3 +523,34 @@ def test_a_failed_candidate_is_inspected_and_discarded_by_the_documented_command
     missing = candidate_command(tmp_path, "--configfile", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 1 and missing.stderr.startswith("cannot read")
     assert len(missing.stderr.splitlines()) == 1
+
+
+def test_a_macro_file_in_basis_points_is_stopped_naming_its_file_and_row(
+    copy: Path, config: dict[str, Any], tmp_path: Path
+) -> None:
+    """The user's DGS10 in basis points passes the gate (any finite value is a rate) and
+    is stopped by the macro bounds assertion, which names the file and the row of each
+    offending observation; every published object is as before."""
+    before = published_fingerprints(copy, config["datasets"])
+    with DuckDBWarehouse(copy, config["datasets"]) as wh:
+        dgs10 = wh.query_arrow(
+            "SELECT obs_date, value FROM ${market_data}.raw_fred WHERE series_id = 'DGS10' "
+            "ORDER BY obs_date"
+        ).to_pandas()
+    frame = pd.DataFrame(
+        {"date": dgs10["obs_date"].dt.strftime("%Y-%m-%d"), "value": dgs10["value"] * 100}
+    )
+    frame.to_csv(tmp_path / "dgs10.csv", index=False)
+    files = {"raw_fred": [{"path": str(tmp_path / "dgs10.csv"), "series": "DGS10"}]}
+    with pytest.raises(AssertionFailed) as info:
+        build(copy, config, files, tmp_path / "snapshots")
+    message = str(info.value)
+    assert message.startswith("assertion staging_macro_value_bounds failed")
+    header, *rows = message.splitlines()[2:]
+    assert header.split()[-2:] == ["source_file", "source_row"]
+    for row in rows:
+        series, day, value, *_, file, line = row.split()
+        assert (series, file) == ("DGS10", "dgs10.csv")
+        assert frame.iloc[int(line)]["date"] == day
+        assert frame.iloc[int(line)]["value"] == pytest.approx(float(value))
+    assert published_fingerprints(copy, config["datasets"]) == before

@@ -36,7 +36,7 @@ from zetasql_bigquery import (
     type_name,
 )
 
-from zlflow.assertions import LINEAGE_SQL
+from zlflow.assertions import LINEAGE_SQL, MACRO_LINEAGE_SQL, WEATHER_LINEAGE_SQL
 from zlflow.errors import ZlflowError
 from zlflow.jobs.publish import ALERTS_SQL
 from zlflow.jobs.warehouse import export_sql
@@ -235,7 +235,9 @@ def inline_queries(config: dict[str, Any]) -> dict[str, str]:
         "ingest log": ingest_log_sql("market_data"),
         "published versions": versions_sql("market_data"),
         "candidate failed assertions": failed_assertions_sql("market_data"),
-        "assertion lineage": LINEAGE_SQL.replace("{symbols}", "'ZL', 'ZS'"),
+        "assertion lineage, futures": LINEAGE_SQL.replace("{symbols}", "'ZL', 'ZS'"),
+        "assertion lineage, macro": MACRO_LINEAGE_SQL.replace("{symbols}", "'DGS10', 'COT_ZL'"),
+        "assertion lineage, weather": WEATHER_LINEAGE_SQL.replace("{symbols}", "'USW00014933'"),
     }
 
 

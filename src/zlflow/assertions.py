@@ -6,6 +6,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import pandas as pd
 import pyarrow as pa
@@ -46,27 +47,51 @@ JOIN ${market_data}.cbot_calendar AS c
   END
 WHERE r.symbol IN ({symbols})
 """
-_SYMBOL = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+# The same for a macro or positioning observation (series_id as staging.macro_releases
+# names it) and a station-day of weather.
+MACRO_LINEAGE_SQL = """
+SELECT series_id, DATE(obs_date) AS obs_date, source_file, source_row
+FROM ${market_data}.raw_fred WHERE series_id IN ({symbols})
+UNION ALL
+SELECT CONCAT('COT_', symbol), DATE(report_date), source_file, source_row
+FROM ${market_data}.raw_cot WHERE CONCAT('COT_', symbol) IN ({symbols})
+"""
+WEATHER_LINEAGE_SQL = """
+SELECT station_id, DATE(obs_date) AS obs_date, source_file, source_row
+FROM ${market_data}.raw_weather WHERE station_id IN ({symbols})
+"""
+# Key columns of an assertion's rows -> the query that finds their raw rows.
+LINEAGE: Final = (
+    (("symbol", "trade_date"), LINEAGE_SQL),
+    (("series_id", "obs_date"), MACRO_LINEAGE_SQL),
+    (("station_id", "obs_date"), WEATHER_LINEAGE_SQL),
+)
+_SYMBOL = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 
 
 def with_lineage(warehouse: Warehouse, sample: pa.Table) -> pa.Table:
     """The offending rows with the raw file and row they came from, where they name a
-    futures bar (symbol and trade_date); other rows are returned as they are."""
+    futures bar (symbol, trade_date), a macro or positioning observation (series_id,
+    obs_date) or a station-day (station_id, obs_date); other rows are returned as they are."""
     names = set(sample.column_names)
-    if not {"symbol", "trade_date"} <= names or "source_file" in names or not sample.num_rows:
+    if "source_file" in names or not sample.num_rows:
         return sample
+    found = [(keys, sql) for keys, sql in LINEAGE if set(keys) <= names]
+    if not found:
+        return sample
+    (series, day), sql = found[0]
     frame = sample.to_pandas()
-    symbols = sorted({s for s in frame["symbol"].dropna().astype(str) if _SYMBOL.match(s)})
-    if not symbols:
+    keys = sorted({s for s in frame[series].dropna().astype(str) if _SYMBOL.match(s)})
+    if not keys:
         return sample
-    listed = ", ".join(f"'{s}'" for s in symbols)
-    lineage = warehouse.query_arrow(LINEAGE_SQL.replace("{symbols}", listed)).to_pandas()
-    lineage["trade_date"] = pd.to_datetime(lineage["trade_date"])
+    listed = ", ".join(f"'{s}'" for s in keys)
+    lineage = warehouse.query_arrow(sql.replace("{symbols}", listed)).to_pandas()
+    lineage[day] = pd.to_datetime(lineage[day])
     # A session merged from two bars shows its first bar's row.
-    lineage = lineage.sort_values("source_row").drop_duplicates(["symbol", "trade_date"])
-    keyed = frame.assign(trade_date=pd.to_datetime(frame["trade_date"]))
-    merged = keyed.merge(lineage, on=["symbol", "trade_date"], how="left")
-    merged["trade_date"] = frame["trade_date"].to_numpy()
+    lineage = lineage.sort_values("source_row").drop_duplicates([series, day])
+    keyed = frame.assign(**{day: pd.to_datetime(frame[day])})
+    merged = keyed.merge(lineage, on=[series, day], how="left")
+    merged[day] = frame[day].to_numpy()
     merged["source_row"] = merged["source_row"].astype("Int64")
     return pa.Table.from_pandas(merged, preserve_index=False)
 

@@ -221,6 +221,7 @@ def read_file(spec: FileSpec) -> pd.DataFrame:
                 "obs_date": dates,
                 "value": number("value"),
                 "source_file": spec.path.name,
+                "source_row": np.arange(len(raw), dtype="int64"),
             }
         )
     elif spec.table == "raw_weather":
@@ -233,6 +234,7 @@ def read_file(spec: FileSpec) -> pd.DataFrame:
                 "tmin_c": number("tmin_c"),
                 "prcp_mm": number("prcp_mm"),
                 "source_file": spec.path.name,
+                "source_row": np.arange(len(raw), dtype="int64"),
             }
         )
     else:
@@ -241,6 +243,8 @@ def read_file(spec: FileSpec) -> pd.DataFrame:
                 "report_date": dates,
                 "symbol": raw["symbol"].astype(str).str.strip(),
                 "noncomm_net_pct": number("noncomm_net_pct"),
+                "source_file": spec.path.name,
+                "source_row": np.arange(len(raw), dtype="int64"),
             }
         )
     _gate(spec.table, frame, problems, widen=frozenset())

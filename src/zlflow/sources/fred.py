@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from zlflow.errors import SourceError
@@ -64,7 +65,13 @@ def parse_observations(series_id: str, payload: Any, source_file: str) -> pd.Dat
         shown = "; ".join(bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
         raise SourceError(f"FRED {series_id} ({source_file}): unparseable observations: {shown}")
     frame = pd.DataFrame(
-        {"series_id": series_id, "obs_date": parsed, "value": values, "source_file": source_file}
+        {
+            "series_id": series_id,
+            "obs_date": parsed,
+            "value": values,
+            "source_file": source_file,
+            "source_row": np.arange(len(parsed), dtype="int64"),  # the observation's position
+        }
     )
     return cast_to_table(frame, "raw_fred")
 

@@ -118,6 +118,7 @@ def parse_archive(location: Location, payload: Any, source_file: str) -> pd.Data
             "obs_date": dates,
             **columns,
             "source_file": source_file,
+            "source_row": np.arange(len(dates), dtype="int64"),  # the day's position
         }
     )
     return cast_to_table(frame, "raw_weather")

@@ -384,6 +384,7 @@ def read_fred_csv(path: str | Path, series_id: str | None = None) -> pd.DataFram
             "obs_date": dates,
             "value": _parse_numbers(problems, raw[value_col], value_col, missing),
             "source_file": path.name,
+            "source_row": np.arange(len(raw), dtype="int64"),
         }
     )
     _gate("raw_fred", frame, problems)
@@ -453,6 +454,8 @@ def read_cot(path: str | Path) -> pd.DataFrame:
                 "report_date": dates,
                 "symbol": symbol,
                 "noncomm_net_pct": _parse_numbers(problems, frame[column], column, frozenset()),
+                "source_file": path.name,
+                "source_row": np.arange(len(frame), dtype="int64"),
             }
         )
         for column, symbol in columns.items()
@@ -492,6 +495,7 @@ def _read_ghcn_txt(path: Path, region: str) -> pd.DataFrame:
             "tmin_c": tenths[1],
             "prcp_mm": tenths[2],
             "source_file": path.name,
+            "source_row": np.arange(len(raw), dtype="int64"),
         }
     )
     _gate("raw_weather", frame, problems)
@@ -539,6 +543,7 @@ def read_milwaukee_csv(path: str | Path) -> pd.DataFrame:
             "tmin_c": ((tmin_f - 32.0) * 5.0 / 9.0).round(1),
             "prcp_mm": (prcp_in * 25.4).round(1),
             "source_file": path.name,
+            "source_row": np.arange(len(raw), dtype="int64"),
         }
     )
     _gate("raw_weather", frame, problems)

@@ -171,12 +171,21 @@ def synthetic_macro(
     def daily(series_id: str, values: np.ndarray, decimals: int) -> pd.DataFrame:
         values = np.round(values, decimals)
         values[rng.random(n) < missing_rate] = np.nan
-        return pd.DataFrame({"series_id": series_id, "obs_date": days, "value": values})
+        return pd.DataFrame(
+            {"series_id": series_id, "obs_date": days, "value": values, "source_row": np.arange(n)}
+        )
 
     frames = [
         daily("SYN_RATE", rate, 2),
         daily("SYN_FX", fx, 4),
-        pd.DataFrame({"series_id": "SYN_CPI", "obs_date": months, "value": np.round(cpi, 3)}),
+        pd.DataFrame(
+            {
+                "series_id": "SYN_CPI",
+                "obs_date": months,
+                "value": np.round(cpi, 3),
+                "source_row": np.arange(len(months)),
+            }
+        ),
     ]
     frame = pd.concat(frames, ignore_index=True).assign(source_file=f"synthetic:seed={seed}")
     return cast_to_table(frame, "raw_fred")

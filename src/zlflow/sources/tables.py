@@ -23,11 +23,14 @@ FRED_SCHEMA: Final[Mapping[str, str]] = {
     "obs_date": "datetime64[us]",
     "value": "float64",
     "source_file": "str",
+    "source_row": "int64",
 }
 COT_SCHEMA: Final[Mapping[str, str]] = {
     "report_date": "datetime64[us]",
     "symbol": "str",
     "noncomm_net_pct": "float64",
+    "source_file": "str",
+    "source_row": "int64",
 }
 WEATHER_SCHEMA: Final[Mapping[str, str]] = {
     "station_id": "str",
@@ -37,6 +40,7 @@ WEATHER_SCHEMA: Final[Mapping[str, str]] = {
     "tmin_c": "float64",
     "prcp_mm": "float64",
     "source_file": "str",
+    "source_row": "int64",
 }
 
 TABLE_SCHEMAS: Final[Mapping[str, Mapping[str, str]]] = {

@@ -252,9 +252,7 @@ def _futures_schema(widen: frozenset[str] = OUTSIDE_RANGE_SOURCES) -> pa.DataFra
                 ],
             ),
             "source_file": _text(),
-            "source_row": pa.Column(
-                nullable=False, checks=[pa.Check.ge(0, error="source_row must be >= 0")]
-            ),
+            "source_row": _lineage_row(),
         },
         checks=[
             pa.Check(
@@ -279,6 +277,11 @@ def _futures_schema(widen: frozenset[str] = OUTSIDE_RANGE_SOURCES) -> pa.DataFra
     )
 
 
+def _lineage_row() -> pa.Column:
+    """The row of the file (or response) a raw row came from: assertions name it."""
+    return pa.Column(nullable=False, checks=[pa.Check.ge(0, error="source_row must be >= 0")])
+
+
 def _fred_schema() -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         {
@@ -286,6 +289,7 @@ def _fred_schema() -> pa.DataFrameSchema:
             "obs_date": _date_column("obs_date"),
             "value": pa.Column(nullable=True, checks=[_finite_or_missing("value")]),
             "source_file": _text(),
+            "source_row": _lineage_row(),
         }
     )
 
@@ -296,6 +300,8 @@ def _cot_schema() -> pa.DataFrameSchema:
             "report_date": _date_column("report_date"),
             "symbol": _text(),
             "noncomm_net_pct": _between(-100.0, 100.0, "noncomm_net_pct", nullable=False),
+            "source_file": _text(),
+            "source_row": _lineage_row(),
         }
     )
 
@@ -311,6 +317,7 @@ def _weather_schema() -> pa.DataFrameSchema:
             "tmin_c": _between(-90.0, 60.0, "tmin_c"),
             "prcp_mm": _between(0.0, 2000.0, "prcp_mm"),
             "source_file": _text(),
+            "source_row": _lineage_row(),
         }
     )
 
