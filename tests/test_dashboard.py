@@ -17,6 +17,7 @@ import hashlib
 import http.server
 import json
 import math
+import re
 import shutil
 import subprocess
 import threading
@@ -365,8 +366,8 @@ def test_the_site_over_http_shows_verdict_and_live_track_record(site: Path, tmp_
     assert 'data-state="ready"' in dom
     assert f"{len(CHARTS)}/{len(CHARTS)} charts rendered" in dom
     assert dom.count('data-rendered="yes"') == len(CHARTS)
-    fit = dom.split("tables fit")[0].rsplit(";", 1)[1].strip().split("/")
-    assert fit[0] == fit[1] and int(fit[0]) >= 6, "a table is wider than a 1280-px window"
+    fit = re.search(r"(\d+)/(\d+) tables fit", dom)
+    assert fit and fit[1] == fit[2] and int(fit[1]) >= 6, "a table is wider than 1280 px"
     assert 'data-fits="no"' not in dom
     for text in (
         "The verdict: is there skill",
@@ -382,6 +383,17 @@ def test_the_site_over_http_shows_verdict_and_live_track_record(site: Path, tmp_
         'href="api/vw_zl_live_track_record.json"',
     ):
         assert text in dom, text
+
+
+def test_the_width_check_catches_a_table_too_wide(site: Path, tmp_path: Path) -> None:
+    """At 700 px the wide tables overflow: the page's own check must say so."""
+    with serve(site / "site") as url:
+        result = chromium(
+            f"{url}/index.html", tmp_path / "profile", "--window-size=700,3000", "--dump-dom"
+        )
+    fit = re.search(r"(\d+)/(\d+) tables fit", result.stdout)
+    assert fit and int(fit[1]) < int(fit[2])
+    assert 'data-fits="no"' in result.stdout
 
 
 def test_screenshots_are_kept_as_artifacts(site: Path, tmp_path: Path) -> None:
