@@ -14,4 +14,6 @@ main(
     retry=snakemake.params.retry,
     raw_dir=snakemake.params.raw_dir,
     marker=snakemake.output.marker,
+    # Decides whether a fetch is accepted, not what is fetched: config, not params.
+    calendar=snakemake.config["calendar"],
 )

@@ -27,6 +27,7 @@ from zlflow.models.tft.forecaster import _atomic_torch_save
 from zlflow.pipeline import load_raw
 from zlflow.reference import config_subset
 from zlflow.sources.files import read_file, repairs, spec_from_entry
+from zlflow.sources.ingest import ingest
 from zlflow.validate import main as validate_main
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 from zlflow.warehouse.sql import SqlObject
@@ -181,6 +182,21 @@ def test_the_gap_check_takes_each_symbols_exchange_calendar(
         calendar = {"exchange": "CBOT_Agriculture", "exchanges": {"ZZ": "SSE"}}
         loaded = load_raw(wh, "raw_futures_daily", SAMPLE, snapshot, files, calendar=calendar)
     assert loaded.info.rows == 34232 + len(frame)  # the bundled sample, gap-checked on CBOT
+    # The live path's gate (ingest) takes the same calendars.
+    entry = {"path": str(path), **ENTRY, "symbol": "ZZ"}
+    bars_zz = read_file(replace(spec_from_entry("raw_futures_daily", entry), exchange="SSE"))
+    with DuckDBWarehouse(tmp_path / "live.duckdb", DATASETS) as wh:
+        with pytest.raises(SourceError, match=r"12 sessions missing after 2024-01-31"):
+            ingest(wh, "raw_futures_daily", bars_zz, tmp_path / "live.parquet", "vendor:ZZ")
+        merged = ingest(
+            wh,
+            "raw_futures_daily",
+            bars_zz,
+            tmp_path / "live.parquet",
+            "vendor:ZZ",
+            calendar=calendar,
+        )
+    assert merged.inserted == len(frame)
     args = [str(path), "--table", "raw_futures_daily", "--symbol", "ZZ"]
     args += [f"--column={k}={v}" for k, v in ENTRY["columns"].items()]
     assert validate_main(args) == 1

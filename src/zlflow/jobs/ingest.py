@@ -192,8 +192,11 @@ def run_ingest(
     retry: Mapping[str, Any],
     raw_dir: str,
     marker: str,
+    calendar: Mapping[str, Any] | None = None,
 ) -> None:
-    """Fetch the part of ``date_range`` that ``source`` has not loaded yet, and load it."""
+    """Fetch the part of ``date_range`` that ``source`` has not loaded yet, and load it.
+
+    ``calendar`` (config ``calendar``) names the exchange calendars of the gap check."""
     plan = PLANS[source](settings, _policy(retry))
     want = DateRange.of((date_range["start"], date_range["end"]))
     with connect(warehouse) as wh:
@@ -220,7 +223,7 @@ def run_ingest(
         frame = plan.fetch(rng, folder)  # no warehouse lock held while fetching
         snapshot = folder / f"{plan.stem}_{rng.start:%Y%m%d}_{rng.end:%Y%m%d}.parquet"
         with connect(warehouse) as wh:
-            result = ingest(wh, plan.table, frame, snapshot, plan.source, rng)
+            result = ingest(wh, plan.table, frame, snapshot, plan.source, rng, calendar=calendar)
         record |= {
             "fetched": {"start": str(rng.start), "end": str(rng.end)},
             "snapshot": str(snapshot),

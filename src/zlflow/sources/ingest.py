@@ -17,10 +17,11 @@ import logging
 import os
 import tempfile
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ import pandas as pd
 from zlflow.errors import SourceError
 from zlflow.loading import table_exists, write_parquet_atomic
 from zlflow.sources.sample import TABLE_KEYS
-from zlflow.sources.validate import date_column, validate_raw
+from zlflow.sources.validate import DEFAULT_EXCHANGE, date_column, validate_raw
 from zlflow.warehouse.base import MergeResult, Warehouse
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ def ingest(
     date_range: DateRange | tuple[DateLike, DateLike] | None = None,
     *,
     dataset_key: str = "market_data",
+    calendar: Mapping[str, Any] | None = None,
 ) -> MergeResult:
     """Validate ``frame``, snapshot it to ``snapshot_path``, upsert it and log the run.
 
@@ -166,7 +168,15 @@ def ingest(
     where = f"{source} -> {table}"
     if table not in TABLE_KEYS:
         raise SourceError(f"{where}: unknown raw table; expected one of {sorted(TABLE_KEYS)}")
-    validate_raw(table, frame, source, _origin(frame, snapshot))
+    calendar = calendar or {}
+    validate_raw(
+        table,
+        frame,
+        source,
+        _origin(frame, snapshot),
+        exchange=calendar.get("exchange", DEFAULT_EXCHANGE),
+        exchanges=calendar.get("exchanges"),
+    )
     rng = _resolve_range(table, frame, date_range, where)
     if table == "raw_futures_daily":
         _check_one_source_per_symbol(warehouse, dataset_key, frame, where)
