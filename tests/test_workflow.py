@@ -143,6 +143,12 @@ def test_editing_a_feature_reruns_it_and_its_dependents_only(built: Path) -> Non
         # Run it for real with the default profile (2 cores), then nothing is stale.
         snakemake(built, "export")
         assert "Nothing to be done" in snakemake(built, "-n", "export").stdout
+        # The publish copied the two rebuilt tables only (the view is recreated).
+        published = json.loads((built / RESULTS / "published.json").read_text())
+        assert sorted(published["copied"]) == [
+            "features.cross_asset_daily",
+            "features.zl_daily_v1",
+        ]
     finally:
         sql.write_text(original)
     snakemake(built, "export")  # the restored file is a change too: bring it up to date
