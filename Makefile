@@ -5,18 +5,32 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run daily test lint format report clean bigquery-emulator
+.PHONY: install lock run daily test lint format report clean bigquery-emulator
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# PyTorch first, pinned: the CPU build lies on this machine's disk; an unpinned torch
 	# pulled in by the project would resolve to a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Then every package at the version requirements.lock pins (runtime + dev extra), and the
+	# project itself without resolving again. `make lock` updates the lock (CONTRIBUTING.md).
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve requirements.lock from pyproject.toml, keeping the pinned versions where they still
+# fit (LOCK_ARGS=--upgrade, or --upgrade-package NAME, moves them). Needs uv (not in the venv:
+# `pip install uv` anywhere, then UV=/path/to/uv). TORCH_WHEELS holds the CPU build of torch;
+# without it the lock would pin the CUDA build and its nvidia-* packages.
+UV ?= uv
+TORCH_WHEELS ?= /opt/wheels
+lock:
+	$(UV) pip compile pyproject.toml --extra dev --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --find-links $(TORCH_WHEELS) \
+		--custom-compile-command 'make lock' $(LOCK_ARGS) -o requirements.lock
 
 run: install
 	$(BIN)/snakemake
