@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 echo "load average: $(uptime)"
-$PY bench/workflow.py --cold-runs 3
+$PY bench/workflow.py --cold-runs 3 --busy-runs 1 --background 2
+$PY bench/threads.py
 $PY bench/explain_shap.py
 $PY bench/lgbm_optuna.py
 $PY bench/features_sql.py
