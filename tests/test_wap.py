@@ -554,3 +554,55 @@ def test_a_macro_file_in_basis_points_is_stopped_naming_its_file_and_row(
         assert frame.iloc[int(line)]["date"] == day
         assert frame.iloc[int(line)]["value"] == pytest.approx(float(value))
     assert published_fingerprints(copy, config["datasets"]) == before
+
+
+def test_bigquery_a_publish_killed_after_its_commit_is_finished_by_the_next(
+    bigquery_emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The publish job on the emulator: the rows move in the transaction, then the step
+    that drops a column the candidate lost dies. The next publish, with nothing rebuilt,
+    sees the published table's extra column and finishes; the one after copies nothing."""
+    client, datasets = emulator(bigquery_emulator, "wapk")
+    settings = {
+        "backend": "bigquery",
+        "bigquery": {
+            "project": client.project,
+            "location": "US",
+            "api_endpoint": bigquery_emulator,
+        },
+        "datasets": candidate_datasets(datasets),
+    }
+    marker = tmp_path / "warehouse" / "market_data" / "raw_a.json"
+    output = tmp_path / "published.json"
+
+    def publish() -> list[str]:
+        run_publish(settings, {"market_data.raw_a": None}, str(output), [str(marker)])
+        return json.loads(output.read_text())["copied"]
+
+    def load(frame: pd.DataFrame) -> None:
+        frame.to_parquet(tmp_path / "a.parquet")
+        with BigQueryWarehouse(client.project, "US", settings["datasets"], client) as wh:
+            wh.load_parquet("market_data", "raw_a", tmp_path / "a.parquet")
+        write_json_atomic(marker, {"rows": len(frame), "columns": list(frame.columns)})
+
+    with client:
+        load(pd.DataFrame({"x": [1], "z": ["p"]}))
+        assert publish() == ["market_data.raw_a"]
+        load(pd.DataFrame({"x": [2, 3]}))
+
+        def killed(*args: Any) -> str:
+            raise RuntimeError("killed after the commit")
+
+        monkeypatch.setattr(bigquery_module, "drop_columns_sql", killed)
+        with pytest.raises(RuntimeError, match="killed"):
+            publish()
+        monkeypatch.undo()
+        state = bigquery_state(client, datasets)["market_data.raw_a"]
+        assert state[1] == [("x", "INTEGER"), ("z", "STRING")] and state[3] == [
+            "(2, None)",
+            "(3, None)",
+        ]
+        assert publish() == ["market_data.raw_a"]  # same version, other columns: finished
+        state = bigquery_state(client, datasets)["market_data.raw_a"]
+        assert state[1] == [("x", "INTEGER")] and state[3] == ["(2,)", "(3,)"]
+        assert publish() == []

@@ -12,13 +12,15 @@ from typing import Any
 
 from zlflow.assertions import failure, record_assertion, with_lineage
 from zlflow.assertions import run_assertion as run_assertion_query
+from zlflow.errors import ZlflowError
 from zlflow.export import export_training
 from zlflow.jobs import connect
 from zlflow.jobs.ingest import refuse_replacing_ingested
-from zlflow.loading import ShrinkGuard, table_exists
+from zlflow.loading import ShrinkGuard
 from zlflow.manifest import build_manifest
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
+from zlflow.warehouse.base import Warehouse
 from zlflow.warehouse.sql import read_sql_object
 from zlflow.warehouse.wap import (
     candidate_names,
@@ -122,6 +124,15 @@ def candidate_version(marker: str | Path) -> str:
     return f"{path.stat().st_mtime_ns}:{digest}"
 
 
+def _published_as_candidate(wh: Warehouse, dataset_key: str, name: str) -> bool:
+    """Whether the published table exists with the candidate's columns."""
+    try:
+        published = wh.table_info(published_key(wh.datasets, dataset_key), name)
+    except ZlflowError:
+        return False
+    return sorted(published.columns) == sorted(wh.table_info(dataset_key, name).columns)
+
+
 def run_publish(
     warehouse: Mapping[str, Any],
     objects: Mapping[str, Mapping[str, Any] | None],
@@ -144,9 +155,7 @@ def run_publish(
     tables, views = split_objects(sql)
     with connect(warehouse) as wh:
         published = published_datasets(wh.datasets)
-        present = {
-            f"{d}.{n}" for d, n in tables if table_exists(wh, published_key(wh.datasets, d), n)
-        }
+        present = {f"{d}.{n}" for d, n in tables if _published_as_candidate(wh, d, n)}
         stale = stale_tables(tables, versions or None, wh.published_versions(), present)
         log.info(
             "publishing %d of %d tables (the others are as last published) and %d views to %s",

@@ -84,10 +84,12 @@ def stale_tables(
     present: set[str],
 ) -> list[tuple[str, str]]:
     """The tables a publish must copy: each whose candidate version differs from the one
-    last published, or that is missing from the published dataset (all without versions).
+    last published, or whose published table is missing or has other columns (all
+    without versions).
 
     ``published`` and ``versions`` map ``dataset.name`` to a version; ``present`` holds
-    the ``dataset.name`` of every published table.
+    the ``dataset.name`` of every published table with its candidate's columns (a publish
+    killed before its last step, dropping columns on BigQuery, leaves one that has not).
     """
     if versions is None:
         return list(tables)
