@@ -22,6 +22,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from test_publish import publish_all
+from test_warehouse import check_lineage_columns_are_added
 
 from zlflow.assertions import record_assertion, run_assertion
 from zlflow.errors import ConfigError, SqlError, ZlflowError
@@ -231,6 +232,12 @@ def test_merge_is_idempotent_updates_revisions_and_rejects_bad_input(
     assert bq.query_arrow(query).equals(before)
     leftovers = bq_client.list_tables(f"{PROJECT}.{bq.datasets['forecasts']}")
     assert [t.table_id for t in leftovers] == ["t"]
+
+
+def test_a_merge_adds_lineage_columns_an_older_table_lacks(
+    bq: BigQueryWarehouse, tmp_path: Path
+) -> None:
+    check_lineage_columns_are_added(bq, tmp_path)
 
 
 def test_a_service_error_names_the_sql_file_and_line_and_keeps_the_old_object(

@@ -13,7 +13,7 @@ import pytest
 
 from zlflow.errors import SqlError, ZlflowError
 from zlflow.loading import load_frame, write_parquet_atomic
-from zlflow.warehouse import connect
+from zlflow.warehouse import Warehouse, connect
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 from zlflow.warehouse.sql import read_sql_object
 
@@ -170,3 +170,32 @@ def test_no_progress_bar_unless_stdout_is_a_terminal() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert child.stdout.strip() == "[(False,)]"
+
+
+def check_lineage_columns_are_added(wh: Warehouse, tmp_path: Path) -> None:
+    """A raw table loaded before it had lineage takes a file with lineage: the merge adds
+    the columns (older rows keep NULL), while any other new column is still refused."""
+    snapshot = tmp_path / "raw.parquet"
+    old = pd.DataFrame({"series_id": ["A", "B"], "value": [1.0, 2.0]})
+    write_parquet_atomic(old, snapshot)
+    wh.merge_parquet("forecasts", "raw_t", snapshot, ["series_id"])
+    new = pd.DataFrame(
+        {"series_id": ["B", "C"], "value": [2.0, 3.0], "source_file": "f.csv", "source_row": [0, 1]}
+    )
+    write_parquet_atomic(new, snapshot)
+    merged = wh.merge_parquet("forecasts", "raw_t", snapshot, ["series_id"])
+    assert (merged.inserted, merged.updated, merged.unchanged, merged.rows) == (1, 1, 0, 3)
+    rows = wh.query_arrow("SELECT * FROM ${forecasts}.raw_t ORDER BY series_id").to_pylist()
+    assert rows == [
+        {"series_id": "A", "value": 1.0, "source_file": None, "source_row": None},
+        {"series_id": "B", "value": 2.0, "source_file": "f.csv", "source_row": 0},
+        {"series_id": "C", "value": 3.0, "source_file": "f.csv", "source_row": 1},
+    ]
+    write_parquet_atomic(new.assign(vintage="2024-01-01"), snapshot)
+    with pytest.raises(ZlflowError, match=r"does not match .*unexpected \[\('vintage'"):
+        wh.merge_parquet("forecasts", "raw_t", snapshot, ["series_id"])
+
+
+def test_a_merge_adds_lineage_columns_an_older_table_lacks(tmp_path: Path) -> None:
+    with DuckDBWarehouse(tmp_path / "w.duckdb", DATASETS) as wh:
+        check_lineage_columns_are_added(wh, tmp_path)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import pyarrow as pa
 
@@ -33,6 +33,25 @@ class TableInfo:
     kind: str
     rows: int | None
     columns: list[tuple[str, str]]
+
+
+# Lineage columns that raw tables gained after some warehouses had loaded them: a merge
+# adds them to such a table (its older rows keep NULL lineage) instead of refusing.
+ADDABLE_COLUMNS: Final = frozenset({"source_file", "source_row"})
+
+
+def columns_to_add(
+    table: Sequence[tuple[str, str]], incoming: Sequence[tuple[str, str]], what: str
+) -> list[tuple[str, str]]:
+    """The columns a merge adds to ``table`` first (incoming lineage columns it lacks);
+    any other difference of names or types refuses the file, naming both sides."""
+    missing = sorted(set(table) - set(incoming))
+    unexpected = sorted(set(incoming) - set(table))
+    names = {c for c, _ in table}
+    added = [(c, t) for c, t in incoming if c in ADDABLE_COLUMNS and c not in names]
+    if missing or set(unexpected) != set(added):
+        raise ZlflowError(f"{what}: missing or retyped {missing}, unexpected {unexpected}")
+    return added
 
 
 @dataclass(frozen=True)

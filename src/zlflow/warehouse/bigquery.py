@@ -28,7 +28,7 @@ from google.cloud import bigquery
 from google.cloud.bigquery.table import RowIterator
 
 from zlflow.errors import ConfigError, SqlError, ZlflowError
-from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse
+from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse, columns_to_add
 from zlflow.warehouse.sql import SqlObject, check_identifier, read_sql_text
 from zlflow.warehouse.wap import VERSIONS, published_datasets
 
@@ -486,14 +486,10 @@ class BigQueryWarehouse(Warehouse):
                 return MergeResult(inserted=rows, updated=0, unchanged=0, rows=rows)
             expected = [(f.name, _field_type(f)) for f in existing.schema]
             found = [(f.name, _field_type(f)) for f in loaded.schema]
-            if sorted(expected) != sorted(found):
-                missing = sorted(set(expected) - set(found))
-                unexpected = sorted(set(found) - set(expected))
-                raise ZlflowError(
-                    f"{path} does not match {target}: missing or retyped {missing}, "
-                    f"unexpected {unexpected}"
-                )
-            columns = [c for c, _ in expected]
+            added = columns_to_add(expected, found, f"{path} does not match {target}")
+            if added:  # additive, nullable: nothing reads them before the MERGE fills them
+                self._run(add_columns_sql(ref, added), what=what)
+            columns = [c for c, _ in expected + added]
             counts = self._run(merge_counts_sql(ref, staging, keys, columns), what=what)
             assert counts is not None
             updated, unchanged, inserted = next(iter(counts)).values()

@@ -16,7 +16,7 @@ import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from zlflow.errors import SqlError, ZlflowError
-from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse
+from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse, columns_to_add
 from zlflow.warehouse.sql import SqlObject, check_identifier, to_duckdb
 from zlflow.warehouse.wap import VERSIONS, published_datasets
 
@@ -148,13 +148,9 @@ class DuckDBWarehouse(Warehouse):
                 return MergeResult(inserted=rows, updated=0, unchanged=0, rows=rows)
             expected = self._columns(dataset_key, name)
             found = [(row[0], row[1]) for row in self.con.execute("DESCRIBE incoming").fetchall()]
-            if sorted(expected) != sorted(found):
-                missing = sorted(set(expected) - set(found))
-                unexpected = sorted(set(found) - set(expected))
-                raise ZlflowError(
-                    f"{path} does not match {target}: missing or retyped {missing}, "
-                    f"unexpected {unexpected}"
-                )
+            for column, type_ in columns_to_add(expected, found, f"{path} does not match {target}"):
+                self.con.execute(f"ALTER TABLE {target} ADD COLUMN {column} {type_}")
+            expected = self._columns(dataset_key, name)
             columns = [c for c, _ in expected]
             same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in columns)
             counts = self.con.execute(
