@@ -51,9 +51,11 @@ lint: install
 bigquery-emulator:
 	tools/bigquery_emulator.sh setup
 
+# One pytest worker per core, at most 4, each taking whole test files (a file's workflow
+# tests share one built copy of the workflow); a worker whose tests fail still fails the run.
 test: lint bigquery-emulator
 	tools/install_chromium.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses auto --maxprocesses 4 --dist loadfile
 
 format: install
 	$(BIN)/ruff format src tests scripts bench deploy
