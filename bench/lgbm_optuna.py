@@ -24,8 +24,7 @@ import yaml
 from common import ROOT, dated_features, emit, ensure_export, median
 
 from zlflow.backtest import read_training
-from zlflow.folds import fold_rows
-from zlflow.jobs.models import read_folds
+from zlflow.folds import fold_rows, read_folds
 from zlflow.models.lgbm import LightGBMForecaster
 from zlflow.tuning import tune
 

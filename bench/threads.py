@@ -45,16 +45,14 @@ def lightgbm_seconds(side_by_side: bool) -> float:
     import numpy as np
     import pandas as pd
 
+    from zlflow.models.lgbm import LightGBMForecaster
+
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(4500, 90)), columns=[f"f{i}" for i in range(90)])
     y = X["f0"] * 0.01 + rng.normal(scale=0.05, size=len(X))
-    params = {
-        "learning_rate": 0.03,
-        "num_leaves": 15,
-        "min_data_in_leaf": 40,
-        "feature_fraction": 0.8,
-        "bagging_fraction": 0.8,
-        "bagging_freq": 1,
+    defaults = LightGBMForecaster.default_params()
+    rounds = defaults.pop("num_boost_round")
+    params = defaults | {
         "deterministic": True,
         "force_row_wise": True,
         "seed": 1,
@@ -66,7 +64,7 @@ def lightgbm_seconds(side_by_side: bool) -> float:
         lgb.train(
             params | {"alpha": q, "num_threads": threads},
             lgb.Dataset(X, label=y),
-            num_boost_round=300,
+            num_boost_round=rounds,
         )
 
     started = time.perf_counter()

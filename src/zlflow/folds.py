@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,14 @@ class FoldSpec:
         if spec.window == "sliding" and not spec.train_sessions:
             raise FoldError("walk_forward.train_sessions is required for a sliding window")
         return spec
+
+
+def read_folds(path: str | Path) -> pd.DataFrame:
+    """The fold table a checkpoint wrote (``fold_table.csv``), with its dates as dates."""
+    table = pd.read_csv(path)
+    for column in ("train_start", "train_end", "test_start", "test_end"):
+        table[column] = pd.to_datetime(table[column]).astype("datetime64[us]")
+    return table
 
 
 def make_folds(frame: pd.DataFrame, spec: FoldSpec, horizon_days: int) -> pd.DataFrame:

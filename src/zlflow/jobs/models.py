@@ -32,6 +32,7 @@ from zlflow.folds import (
     carry_fingerprints,
     changed_dates,
     make_folds,
+    read_folds,
     rows_fingerprint,
 )
 from zlflow.jobs import connect
@@ -48,13 +49,6 @@ log = logging.getLogger("zlflow")
 
 def _data_sha(path: str | Path) -> str:
     return fingerprint(pq.read_table(path))
-
-
-def read_folds(path: str | Path) -> pd.DataFrame:
-    table = pd.read_csv(path)
-    for column in ("train_start", "train_end", "test_start", "test_end"):
-        table[column] = pd.to_datetime(table[column]).astype("datetime64[us]")
-    return table
 
 
 def run_folds(

@@ -9,7 +9,7 @@ import pandas as pd
 
 from zlflow import plots
 from zlflow.backtest import read_training
-from zlflow.jobs.models import read_folds
+from zlflow.folds import read_folds
 from zlflow.metrics import interval_levels
 
 
