@@ -18,18 +18,6 @@ from zlflow.warehouse.duckdb import DuckDBWarehouse
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# Files that run the real workflow, longest first (CI durations, BENCHMARKS.md "Test suite").
-LONGEST_FIRST = ("test_workflow.py", "test_bigquery_workflow.py", "test_ingest_workflow.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the longest files first. `make test` gives each pytest-xdist worker whole files
-    in collection order; alphabetically the 12-minute workflow file came last, so one
-    worker started it when the other was nearly done. Tests keep their order within a file."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 @pytest.fixture(scope="session")
 def config() -> dict[str, Any]:
     """The default config, with the sample path made absolute."""
