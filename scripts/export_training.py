@@ -1,7 +1,7 @@
 """Snakemake adapter: export one horizon's training view to Parquet with a sidecar."""
 
 from zlflow.jobs import main
-from zlflow.jobs.warehouse import run_export
+from zlflow.jobs.export import run_export
 
 main(
     snakemake.log[0],

@@ -6,7 +6,7 @@ them must not rerun loads that passed.
 """
 
 from zlflow.jobs import main
-from zlflow.jobs.warehouse import run_load_raw
+from zlflow.jobs.load import run_load_raw
 
 main(
     snakemake.log[0],

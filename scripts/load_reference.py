@@ -1,7 +1,7 @@
 """Snakemake adapter: build one reference table from config and load it."""
 
 from zlflow.jobs import main
-from zlflow.jobs.warehouse import run_load_reference
+from zlflow.jobs.load import run_load_reference
 
 main(
     snakemake.log[0],

@@ -1,7 +1,7 @@
 """Snakemake adapter: write the run manifest."""
 
 from zlflow.jobs import main
-from zlflow.jobs.warehouse import run_manifest
+from zlflow.jobs.export import run_manifest
 
 main(
     snakemake.log[0],

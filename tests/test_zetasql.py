@@ -38,8 +38,8 @@ from zetasql_bigquery import (
 
 from zlflow.assertions import LINEAGE_SQL, MACRO_LINEAGE_SQL, WEATHER_LINEAGE_SQL
 from zlflow.errors import ZlflowError
+from zlflow.jobs.export import export_sql
 from zlflow.jobs.publish import ALERTS_SQL
-from zlflow.jobs.warehouse import export_sql
 from zlflow.loading import series_extent_sql
 from zlflow.objects import (
     ASSERTION_RESULTS,

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtr
 
 from zlflow.errors import ZlflowError
 
@@ -73,7 +73,9 @@ def diebold_mariano(loss_model: np.ndarray, loss_baseline: np.ndarray, lag: int)
         # Identical losses (or a degenerate variance): no evidence either way.
         return DMResult(n, mean, 0.0 if mean == 0 else math.copysign(math.inf, mean), 1.0, lag)
     statistic = mean / math.sqrt(variance / n)
-    p_value = float(2.0 * stats.norm.sf(abs(statistic)))
+    # Two-sided normal p-value 2 * Phi(-|z|): scipy.stats.norm.sf's own ndtr, bit for bit,
+    # without importing scipy.stats (0.8 s in every job that reads verdicts).
+    p_value = float(2.0 * ndtr(-abs(statistic)))
     return DMResult(n, mean, float(statistic), p_value, lag)
 
 

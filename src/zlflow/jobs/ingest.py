@@ -29,7 +29,6 @@ from zlflow.sources.fred import FredClient
 from zlflow.sources.http import RetryPolicy
 from zlflow.sources.ingest import DateRange, ingest, ingest_history, missing_range
 from zlflow.sources.openmeteo import Location, OpenMeteoClient
-from zlflow.sources.synthetic import synthetic_futures
 from zlflow.warehouse.base import Warehouse
 
 log = logging.getLogger("zlflow")
@@ -116,6 +115,8 @@ def _synthetic(settings: Mapping[str, Any], policy: RetryPolicy) -> Plan:
     """A fixed seeded market from ``start`` for ``years``; a fetch takes its slice."""
 
     def fetch(rng: DateRange, raw_dir: Path) -> pd.DataFrame:
+        from zlflow.sources.synthetic import synthetic_futures  # a test source
+
         frame = synthetic_futures(
             int(settings["symbols"]),
             int(settings["years"]),

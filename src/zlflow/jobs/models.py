@@ -22,7 +22,6 @@ from zlflow.backtest import (
     read_training,
 )
 from zlflow.baselines import BASELINE_MODELS, fold_baselines
-from zlflow.calendar import trading_days
 from zlflow.calibrate import CalibrationSettings, calibrate_online
 from zlflow.ensemble import ENSEMBLE, combine
 from zlflow.explain import contributions_long
@@ -331,6 +330,8 @@ def run_live_forecast(
         data_sha=_data_sha(data),
     )
     as_of = pd.Timestamp(result["as_of_date"].iloc[0])
+    from zlflow.calendar import trading_days  # the exchange calendars cost 0.2 s
+
     sessions = trading_days(
         exchange, str(as_of.date()), str((as_of + pd.Timedelta(days=3 * horizon_days + 14)).date())
     )

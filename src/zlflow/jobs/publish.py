@@ -9,7 +9,6 @@ from typing import Any, Final
 
 import pandas as pd
 
-from zlflow.dashboard import build_site
 from zlflow.jobs import connect
 from zlflow.markers import write_json_atomic
 from zlflow.publish import explainer_rows, forecast_rows, metric_rows, upload, verdict_rows
@@ -147,6 +146,8 @@ def run_dashboard(
     charts: Mapping[str, str],
 ) -> None:
     with connect(warehouse) as wh:
+        from zlflow.dashboard import build_site  # matplotlib: for this job only
+
         meta = build_site(wh, settings, views, site, html, charts)
     log.info(
         "site written to %s (%d API views as JSON, data through %s), one-file copy %s",

@@ -1,4 +1,9 @@
-"""Warehouse jobs: load, deploy, assert, export."""
+"""Warehouse jobs: deploy an object, run an assertion, publish the audited candidate.
+
+Loading lives in ``zlflow.jobs.load`` and exporting in ``zlflow.jobs.export``: a deploy
+or assertion job (most jobs of a warehouse rebuild) imports neither pandera nor the
+exchange calendars nor the HTTP clients, which halves its start-up.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,8 @@ from typing import Any
 from zlflow.assertions import failure, record_assertion, with_lineage
 from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.errors import ZlflowError
-from zlflow.export import export_training
 from zlflow.jobs import connect
-from zlflow.jobs.ingest import refuse_replacing_ingested
-from zlflow.loading import ShrinkGuard
-from zlflow.manifest import build_manifest
 from zlflow.markers import object_marker, write_json_atomic
-from zlflow.pipeline import load_raw, load_reference
 from zlflow.warehouse.base import Warehouse
 from zlflow.warehouse.sql import read_sql_object
 from zlflow.warehouse.wap import (
@@ -32,47 +32,6 @@ from zlflow.warehouse.wap import (
 )
 
 log = logging.getLogger("zlflow")
-
-
-def run_load_raw(
-    warehouse: Mapping[str, Any],
-    table: str,
-    sample_dir: str,
-    snapshot: str,
-    marker: str,
-    files: Mapping[str, Any] | None = None,
-    shrink: Mapping[str, Any] | None = None,
-    calendar: Mapping[str, Any] | None = None,
-) -> None:
-    guard = ShrinkGuard(**(shrink or {}))
-    with connect(warehouse) as wh:
-        refuse_replacing_ingested(wh, table)
-        listed = [entry["path"] for entry in (files or {}).get(table) or []]
-        log.info("loading %s from %s", table, ", ".join([*listed, sample_dir]))
-        loaded = load_raw(wh, table, sample_dir, snapshot, files, guard, calendar)
-        info = loaded.info
-        log.info("%s.%s: %d rows; repairs %s", info.dataset, info.name, info.rows, loaded.repairs)
-        write_json_atomic(
-            marker,
-            object_marker(
-                info, wh.backend, snapshot=snapshot, files=loaded.files, repairs=loaded.repairs
-            ),
-        )
-
-
-def run_load_reference(
-    warehouse: Mapping[str, Any],
-    table: str,
-    settings: Mapping[str, Any],
-    snapshot: str,
-    marker: str,
-) -> None:
-    with connect(warehouse) as wh:
-        info = load_reference(wh, table, settings, snapshot)
-        log.info(
-            "%s.%s: %d rows from config %s", info.dataset, info.name, info.rows, dict(settings)
-        )
-        write_json_atomic(marker, object_marker(info, wh.backend, settings=dict(settings)))
 
 
 def run_deploy(
@@ -181,31 +140,3 @@ def run_publish(
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
         },
     )
-
-
-def export_sql(view: str) -> str:
-    """What the export reads: the whole training view."""
-    return f"SELECT * FROM ${{training}}.{view}"
-
-
-def run_export(
-    warehouse: Mapping[str, Any], view: str, parquet: str, sidecar: str, compression: str
-) -> None:
-    with connect(warehouse) as wh:
-        source = wh.table("training", view)
-        log.info("exporting %s to %s", source, parquet)
-        table = wh.query_arrow(export_sql(view))
-    summary = export_training(table, parquet, sidecar, source, compression)
-    log.info(
-        "%d rows %s..%s, splits %s",
-        summary["rows"],
-        summary["date_min"],
-        summary["date_max"],
-        summary["splits"],
-    )
-
-
-def run_manifest(config: Mapping[str, Any], sidecars: list[str], output: str) -> None:
-    manifest = build_manifest(config, sidecars)
-    write_json_atomic(output, manifest)
-    log.info("manifest: git %s, data %s", manifest["git"], list(manifest["data"]))
