@@ -112,6 +112,7 @@ def live_config(workdir: Path, httpserver: HTTPServer, end: str) -> None:
             "retry": {"max_tries": 2, "base_delay_s": 0.01},
             "fred": {
                 "series": ["DGS10"],
+                "lead_days": 0,
                 "lookback_days": 0,
                 "base_url": httpserver.url_for(FRED_PATH),
             },
@@ -124,6 +125,7 @@ def live_config(workdir: Path, httpserver: HTTPServer, end: str) -> None:
                         "longitude": -93.47,
                     }
                 ],
+                "lead_days": 0,
                 "lookback_days": 0,
                 "base_url": httpserver.url_for(ARCHIVE_PATH),
             },

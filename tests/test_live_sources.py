@@ -42,9 +42,12 @@ def test_live_tables_and_ranges(cfg: dict[str, Any]) -> None:
     assert sorted(units) == ["databento", "fred", "weather"]
     assert units["databento"] == ["ZL", "ZS", "ZM", "ZC", "CL", "ES"]
     assert live.databento_symbols(cfg)["ZL"] == "ZL.c.0"
-    assert live.date_range(cfg, "fred", TODAY) == {"start": "2010-06-06", "end": "2026-03-10"}
     # Databento's bar for a day is final the next day.
-    assert live.date_range(cfg, "databento", TODAY)["end"] == "2026-03-09"
+    assert live.date_range(cfg, "databento", TODAY) == {"start": "2010-06-06", "end": "2026-03-09"}
+    # FRED and weather start earlier (lead_days), so that the year-on-year changes and
+    # the five-year weather climatology exist from the futures' first feature row.
+    assert live.date_range(cfg, "fred", TODAY) == {"start": "2009-05-02", "end": "2026-03-10"}
+    assert live.date_range(cfg, "weather", TODAY)["start"] == "2005-06-02"
     cfg["sources"]["end_date"] = "2025-12-31"
     assert live.date_range(cfg, "weather", TODAY)["end"] == "2025-12-31"
     assert list(live.weather_locations(cfg)) == [

@@ -48,12 +48,15 @@ def resolve_end(value: str, today: date) -> date:
 
 
 def date_range(config: Mapping[str, Any], source: str, today: date) -> dict[str, str]:
-    """The inclusive range ``source`` should cover: ``start_date`` to ``end_date`` less
-    the source's ``delay_days`` (days before a day's data is final)."""
+    """The inclusive range ``source`` should cover: ``start_date`` less the source's
+    ``lead_days`` (history its features need before the first row) to ``end_date`` less
+    its ``delay_days`` (days before a day's data is final)."""
     settings = config["sources"]
     end = resolve_end(settings["end_date"], today)
     end -= timedelta(days=settings[source].get("delay_days", 0))
-    return {"start": settings["start_date"], "end": end.isoformat()}
+    start = date.fromisoformat(settings["start_date"])
+    start -= timedelta(days=settings[source].get("lead_days", 0))
+    return {"start": start.isoformat(), "end": end.isoformat()}
 
 
 def databento_symbols(config: Mapping[str, Any]) -> dict[str, str]:
@@ -97,7 +100,6 @@ def check_sources(config: Mapping[str, Any], today: date) -> None:
     if not uses:
         return
     settings = config["sources"]
-    start = date.fromisoformat(settings["start_date"])
     end = resolve_end(settings["end_date"], today)
     if end > today:
         raise ConfigError(
@@ -106,10 +108,10 @@ def check_sources(config: Mapping[str, Any], today: date) -> None:
         )
     for source in uses:
         rng = date_range(config, source, today)
-        if date.fromisoformat(rng["end"]) < start:
+        if rng["end"] < settings["start_date"]:
             raise ConfigError(
                 f"config sources.end_date: {source} would fetch up to {rng['end']}, before "
-                f"sources.start_date {start}"
+                f"sources.start_date {settings['start_date']}"
             )
     if "fred" in uses:
         lags = config["release_lags"]
