@@ -407,6 +407,11 @@ except ConfigError as err:
     refuse(err)
 
 LIVE_SOURCES = live.selected(config)
+# Ingest jobs hold the warehouse only to read the ingest log and to merge, not while they
+# fetch. On DuckDB the backend's file lock orders those moments, so the fetches run side by
+# side (warehouse=0); on BigQuery they take the warehouse slot as every other job does
+# (concurrent MERGEs into one candidate table can fail to serialise there).
+INGEST_WAREHOUSE_SLOTS = 0 if config["backend"] == "duckdb" else 1
 LIVE_TABLES = live.live_tables(config)
 SAMPLE_TABLES = [t for t in RAW_TABLES if t not in LIVE_TABLES]
 INGEST_UNITS = live.ingest_units(config)

@@ -15,7 +15,7 @@ rule ingest_fred:
     conda:
         "../envs/zlflow.yaml"
     resources:
-        warehouse=1,
+        warehouse=INGEST_WAREHOUSE_SLOTS,
     params:
         warehouse=warehouse_params(candidate=True),
         source="fred",
@@ -37,7 +37,7 @@ rule ingest_weather:
     conda:
         "../envs/zlflow.yaml"
     resources:
-        warehouse=1,
+        warehouse=INGEST_WAREHOUSE_SLOTS,
     params:
         warehouse=warehouse_params(candidate=True),
         source="weather",
@@ -59,7 +59,7 @@ rule ingest_databento:
     conda:
         "../envs/zlflow.yaml"
     resources:
-        warehouse=1,
+        warehouse=INGEST_WAREHOUSE_SLOTS,
     params:
         warehouse=warehouse_params(candidate=True),
         source="databento",
@@ -81,7 +81,7 @@ rule ingest_synthetic:
     conda:
         "../envs/zlflow.yaml"
     resources:
-        warehouse=1,
+        warehouse=INGEST_WAREHOUSE_SLOTS,
     params:
         warehouse=warehouse_params(candidate=True),
         source="synthetic",
