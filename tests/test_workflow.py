@@ -232,7 +232,7 @@ def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
     snakemake(built, "--cores", "2", "--configfile", SMALL)
     results = built / RESULTS
     folds = pd.read_csv(results / "folds" / "1m" / "fold_table.csv")
-    assert folds["fold"].tolist() == [0, 1, 2]
+    assert folds["fold"].tolist() == [0, 1]
     assert (folds["purged_rows"] >= folds["horizon_days"]).all()
     for fold in folds["fold"]:
         for model, saved in (("lgbm", "q50.txt"), ("tft", "model.pt")):
@@ -282,7 +282,7 @@ def test_modelling_end_to_end_on_a_small_config(built: Path) -> None:
     ):
         assert (results / "plots" / "1m" / f"{plot}.png").stat().st_size > 10_000
     with DuckDBWarehouse(results / "warehouse.duckdb", {"training": "training"}) as wh:
-        assert wh.table_info("training", "walk_forward_folds").rows == 3
+        assert wh.table_info("training", "walk_forward_folds").rows == 2
     manifest = json.loads((results / "manifest.json").read_text())
     assert manifest["config"]["tuning"]["n_trials"] == 2  # the overlay is recorded
     assert manifest["data"]["zl_1m_v1"]["rows"] > 4000
@@ -319,7 +319,7 @@ def test_two_fresh_runs_with_the_same_config_agree(
     snakemake(other, "models", "--cores", "2", "--configfile", SMALL)  # up to the folds
     second = model_files(other / RESULTS)
     first = {name: built / RESULTS / name for name in second}
-    assert len(second) == 2 + 3 * 2 * 3  # tuned params; predictions, drivers, weights
+    assert len(second) == 2 + 2 * 2 * 3  # tuned params; predictions, drivers, weights
     export = Path("export", "zl_1m_v1.parquet")
     first[str(export)], second[str(export)] = built / RESULTS / export, other / RESULTS / export
     differ = [name for name in first if first[name].read_bytes() != second[name].read_bytes()]
@@ -329,27 +329,6 @@ def test_two_fresh_runs_with_the_same_config_agree(
 def executed_jobs(output: str) -> set[str]:
     """Rules of the jobs a real run executed, from Snakemake's log."""
     return set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):$", output, flags=re.MULTILINE))
-
-
-def test_a_new_trading_day_reruns_the_live_model_but_no_fold(built: Path) -> None:
-    """Appending one bar re-runs ingest, warehouse, export, the live forecast and publishing;
-    every fold's rows are unchanged, so no fold job (nor the tuning) runs again."""
-    sample = built / "data" / "sample"
-    sample.unlink()
-    shutil.copytree(ROOT / "data" / "sample", sample)
-    zl = pd.read_parquet(sample / "zl_daily_tradingview.parquet")
-    extra = pd.DataFrame(
-        {"open": [44.5], "high": [45.1], "low": [44.2], "close": [44.9], "volume": [51000.0]},
-        index=pd.DatetimeIndex([pd.Timestamp("2024-06-23 21:00")], name=zl.index.name),
-    )
-    pd.concat([zl, extra]).to_parquet(sample / "zl_daily_tradingview.parquet")
-    result = snakemake(built, "--cores", "2", "--configfile", SMALL)
-    jobs = executed_jobs(result.stdout + result.stderr)
-    assert {"load_raw", "export_training", "walk_forward_folds", "live_forecast"} <= jobs
-    assert {"upload_forecasts", "dashboard"} <= jobs
-    assert not jobs & {"fit_fold", "tune"}, jobs
-    forecast = pd.read_parquet(built / RESULTS / "forecast" / "1m" / "forecast.parquet")
-    assert forecast["as_of_date"].iloc[0] == pd.Timestamp("2024-06-24")
 
 
 def overlay(workdir: Path, name: str, text: str) -> str:
@@ -390,7 +369,7 @@ def test_lightgbm_parameters_rerun_lightgbm_jobs_only(built: Path) -> None:
     jobs = planned_jobs(built, "--configfile", SMALL, lgbm)
     rules = {rule for rule, _ in jobs}
     assert model_jobs(jobs) == {
-        "lgbm": {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"},
+        "lgbm": {"tune", "fit_fold0", "fit_fold1", "calibrate", "live_forecast"},
         "ensemble": {"ensemble"},
     }
     assert {"metrics", "plots", "upload_forecasts", "dashboard"} <= rules
@@ -399,7 +378,7 @@ def test_lightgbm_parameters_rerun_lightgbm_jobs_only(built: Path) -> None:
 
 def test_a_new_seed_retrains_every_model_but_not_the_warehouse(built: Path) -> None:
     jobs = planned_jobs(built, "--configfile", SMALL, "--config", "seed=7")
-    every = {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"}
+    every = {"tune", "fit_fold0", "fit_fold1", "calibrate", "live_forecast"}
     assert model_jobs(jobs) == {"lgbm": every, "tft": every, "ensemble": {"ensemble"}}
     assert not warehouse_jobs(jobs)
 
@@ -415,7 +394,7 @@ def test_editing_the_tft_code_reruns_tft_jobs_only(built: Path) -> None:
         out = snakemake(built, "-n", "--configfile", SMALL, env=env).stdout
         jobs = planned_jobs_from(out)
         assert model_jobs(jobs) == {
-            "tft": {"tune", "fit_fold0", "fit_fold1", "fit_fold2", "calibrate", "live_forecast"},
+            "tft": {"tune", "fit_fold0", "fit_fold1", "calibrate", "live_forecast"},
             "ensemble": {"ensemble"},
         }
         assert not warehouse_jobs(jobs)
@@ -436,36 +415,37 @@ def executed_folds(output: str) -> set[tuple[str, int]]:
 
 def test_adding_a_fold_adds_its_jobs_and_reruns_no_other_fold(built: Path) -> None:
     """Up to the fold fits (`models`): what runs after them is the same for any new fold."""
-    four = overlay(built, "four_folds", "walk_forward: {max_folds: 4}\n")
-    result = snakemake(built, "models", "--cores", "2", "--configfile", SMALL, four)
+    three = overlay(built, "three_folds", "walk_forward: {max_folds: 3}\n")
+    result = snakemake(built, "models", "--cores", "2", "--configfile", SMALL, three)
     output = result.stdout + result.stderr
-    assert executed_folds(output) == {("lgbm", 3), ("tft", 3)}
+    assert executed_folds(output) == {("lgbm", 2), ("tft", 2)}
     assert "tune" not in executed_jobs(output)
     folds = pd.read_csv(built / RESULTS / "folds" / "1m" / "fold_table.csv")
-    assert folds["fold"].tolist() == [0, 1, 2, 3]
+    assert folds["fold"].tolist() == [0, 1, 2]
     assert (
-        "Nothing to be done" in snakemake(built, "-n", "models", "--configfile", SMALL, four).stdout
+        "Nothing to be done"
+        in snakemake(built, "-n", "models", "--configfile", SMALL, three).stdout
     )
 
 
 def test_a_revised_bar_reruns_exactly_the_folds_whose_windows_include_it(built: Path) -> None:
-    """A close revised in the middle of fold 2's test window changes fold 2's test rows
-    and fold 3's training rows (expanding window); folds 0 and 1 end before it."""
-    four = overlay(built, "four_folds", "walk_forward: {max_folds: 4}\n")
+    """A close revised in the middle of fold 1's test window changes fold 1's test rows
+    and fold 2's training rows (expanding window); fold 0 ends before it."""
+    three = overlay(built, "three_folds", "walk_forward: {max_folds: 3}\n")
     folds = pd.read_csv(built / RESULTS / "folds" / "1m" / "fold_table.csv", parse_dates=True)
-    fold2 = folds.set_index("fold").loc[2]
+    fold1 = folds.set_index("fold").loc[1]
     sample = built / "data" / "sample"
     if sample.is_symlink():
         sample.unlink()
         shutil.copytree(ROOT / "data" / "sample", sample)
     path = sample / "zl_daily_tradingview.parquet"
     zl = pd.read_parquet(path)
-    middle = pd.Timestamp(fold2["test_start"]) + pd.Timedelta(days=90)
-    assert middle < pd.Timestamp(fold2["test_end"])
+    middle = pd.Timestamp(fold1["test_start"]) + pd.Timedelta(days=90)
+    assert middle < pd.Timestamp(fold1["test_end"])
     label = zl.index[(zl.index > middle) & (zl["high"] > zl["close"] + 0.2)][0]
     zl.loc[label, "close"] = (zl.loc[label, "close"] + zl.loc[label, "high"]) / 2
     zl.to_parquet(path)
-    result = snakemake(built, "models", "--cores", "2", "--configfile", SMALL, four)
+    result = snakemake(built, "models", "--cores", "2", "--configfile", SMALL, three)
     output = result.stdout + result.stderr
-    assert executed_folds(output) == {(m, k) for m in ("lgbm", "tft") for k in (2, 3)}
+    assert executed_folds(output) == {(m, k) for m in ("lgbm", "tft") for k in (1, 2)}
     assert "tune" not in executed_jobs(output)
