@@ -55,7 +55,7 @@ bigquery-emulator:
 # tests share one built copy of the workflow); a worker whose tests fail still fails the run.
 test: lint bigquery-emulator
 	tools/install_chromium.sh
-	$(BIN)/python -m pytest --numprocesses auto --maxprocesses 4 --dist loadfile
+	$(BIN)/python -m pytest --numprocesses auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 format: install
 	$(BIN)/ruff format src tests scripts bench deploy

@@ -18,6 +18,33 @@ from zlflow.warehouse.duckdb import DuckDBWarehouse
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# The files that take longest (seconds of one worker's time at e3b7b8b, BENCHMARKS.md
+# "Test suite"), in the order `make test` should start them: the five-day replay (490),
+# the workflow (460), the BigQuery workflow (200), live ingestion (160), the BigQuery
+# backend (130), write-audit-publish (100), ZetaSQL (60).
+LONGEST_FIRST = (
+    "test_daily_replay.py",
+    "test_workflow.py",
+    "test_bigquery_workflow.py",
+    "test_ingest_workflow.py",
+    "test_bigquery.py",
+    "test_wap.py",
+    "test_zetasql.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the longest files first, keeping each file's own order.
+
+    `make test` deals whole files to its pytest-xdist workers in collection order (with
+    --no-loadscope-reorder: by default xdist orders files by their number of tests, which
+    put the 5-test replay last). Alphabetically the two 8-minute files started late, and
+    one worker ran both while the other sat idle for three minutes.
+    """
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
 def config() -> dict[str, Any]:
     """The default config, with the sample path made absolute."""

@@ -2,8 +2,8 @@
 
 One workflow copy loads the raw and reference tables, deploys every object, runs every
 assertion and exports, with the real google-cloud-bigquery client in every job; its
-export must equal the DuckDB export of the same data. With no endpoint and no
-credentials, the inspection commands must still work and touch nothing.
+export, and every object it built, must equal the DuckDB build of the same data. With no
+endpoint and no credentials, the inspection commands must still work and touch nothing.
 """
 
 from __future__ import annotations
@@ -22,12 +22,16 @@ import yaml
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
-from test_bigquery import _differences
+from test_bigquery import _copy, _differences
+from test_publish import publish_all
 from test_workflow import one_horizon, planned_jobs, snakemake
 from workflow_tools import NETWORK_GUARD, ROOT, SNAKEMAKE, copy_workflow
 
 from zlflow.export import export_training
-from zlflow.objects import assertion_objects, sql_objects
+from zlflow.objects import assertion_objects, deploy_order, sql_objects
+from zlflow.pipeline import build_warehouse
+from zlflow.publish import TABLE_KEYS
+from zlflow.warehouse.bigquery import BigQueryWarehouse
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
 PROJECT = "zlflow-workflow"  # apart from test_bigquery.py's project on the same emulator
@@ -178,3 +182,51 @@ def test_inspection_on_bigquery_needs_no_credentials_and_touches_nothing(
         assert expected in result.stdout, args
     assert not attempts.exists(), attempts.read_text()
     assert not (workdir / "results").exists()
+
+
+def test_every_sql_object_gives_the_same_rows_on_duckdb_and_bigquery(
+    bq_workflow: Path, bigquery_emulator: str, config: dict[str, Any], tmp_path: Path
+) -> None:
+    """Every object the workflow's jobs built on the emulator against the same sample and
+    config (one horizon) built in-process on DuckDB, row by row; then the API views, over
+    the same published forecasts (synthetic: ``publish_all`` uploads them to DuckDB and
+    the tables are copied to BigQuery), deployed on both and compared the same way.
+
+    Last in the file: it adds forecasts and API views to the workflow's datasets, which
+    the cost guard test must find absent."""
+    one = config | {"horizons": HORIZONS}
+    objects = sql_objects(ROOT / "sql", HORIZONS)
+    client = bigquery.Client(
+        project=PROJECT,
+        credentials=AnonymousCredentials(),
+        client_options=ClientOptions(api_endpoint=bigquery_emulator),
+    )
+    problems: list[str] = []
+    compared: dict[str, int] = {}
+    with (
+        client,
+        DuckDBWarehouse(tmp_path / "duck.duckdb", config["datasets"]) as duck,
+        BigQueryWarehouse(PROJECT, "US", config["datasets"], client=client) as bq,
+    ):
+        failed = {
+            k: r
+            for k, r in build_warehouse(duck, one, tmp_path / "snapshots", ROOT / "sql").items()
+            if not r.passed
+        }
+        assert not failed, f"assertions with offending rows on DuckDB: {failed}"
+        publish_all(duck, tmp_path)
+        for table in TABLE_KEYS:
+            _copy(duck, bq, "forecasts", table, tmp_path)
+        for key in deploy_order(objects):
+            obj = objects[key]
+            if obj.dataset == "api":
+                duck.deploy(obj)
+                bq.deploy(obj)
+            query = f"SELECT * FROM ${{{obj.dataset}}}.{obj.name}"
+            rows = bq.query_arrow(query)
+            problems.extend(_differences(key, duck.query_arrow(query), rows))
+            compared[key] = rows.num_rows
+    print(f"rows per object: {compared}")
+    assert sorted(compared) == sorted(objects)
+    assert compared["training.vw_zl_1m_v1"] > 4000 and compared["api.vw_zl_latest_forecast"] > 0
+    assert not problems, "\n".join(problems)
