@@ -126,9 +126,13 @@ def test_channels_come_from_config_and_secrets_from_the_environment_only() -> No
             "recipients": ["desk@example.com"],
         },
     }
-    hook, mail = channels_from_settings(delivery, {"HOOK_URL": "https://h/x", "SMTP_PW": "pw"})
-    assert isinstance(hook, WebhookChannel) and hook.url == "https://h/x"
-    assert isinstance(mail, EmailChannel) and mail.password == "pw"
+    # Both are registered as secrets for the rest of the process: distinct values, so
+    # that no other test's text is redacted by them.
+    url = "https://hooks.example/T0/B0/secret"
+    password = "smtp-secret-Zq81"
+    hook, mail = channels_from_settings(delivery, {"HOOK_URL": url, "SMTP_PW": password})
+    assert isinstance(hook, WebhookChannel) and hook.url == url
+    assert isinstance(mail, EmailChannel) and mail.password == password
     assert channels_from_settings({"webhook": {"enabled": False}}, {}) == []
     assert delivery_channels({"alerts": {"delivery": delivery}}) == ["webhook", "email"]
     assert delivery_channels({"alerts": {}}) == []
