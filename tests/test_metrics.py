@@ -106,6 +106,24 @@ def test_crps_from_quantiles_and_interval_score_by_hand() -> None:
         crps_rows(y, values[:, :2], quantiles)
 
 
+def test_crps_and_interval_score_equal_scoringrules_bit_for_bit() -> None:
+    """The numpy scores are scoringrules' (numpy backend), which the jobs no longer import
+    (it compiles numba functions at import): the reference, over random forecasts."""
+    import scoringrules
+
+    rng = np.random.default_rng(7)
+    quantiles = np.array([0.025, 0.05, 0.1, 0.5, 0.9, 0.95, 0.975])
+    values = np.sort(rng.normal(0, 0.05, (2000, len(quantiles))), axis=1)
+    y = rng.normal(0, 0.06, 2000)
+    expected = scoringrules.crps_quantile(y, values, quantiles, backend="numpy")
+    assert np.array_equal(crps_rows(y, values, quantiles), expected)
+    for level, (lo, hi) in ((0.8, (2, 4)), (0.95, (0, 6))):
+        expected = scoringrules.interval_score(
+            y, values[:, lo], values[:, hi], 1.0 - level, backend="numpy"
+        )
+        assert np.array_equal(interval_score_rows(y, values[:, lo], values[:, hi], level), expected)
+
+
 def test_brier_decomposition_adds_up() -> None:
     rng = np.random.default_rng(1)
     p = (np.floor(rng.uniform(0, 1, 5000) * 10) + 0.5) / 10  # one value per bin

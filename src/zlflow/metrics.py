@@ -2,10 +2,12 @@
 
 Every model, baseline and the ensemble share one prediction schema, so one function scores
 them all; per-row losses feed the significance tests in ``zlflow.significance``. CRPS comes
-from the quantiles (scoringrules' quantile CRPS, twice the mean pinball loss over the
-configured levels) and the interval score from scoringrules too. scoringrules is imported
-where it is used: it compiles its numba functions at import (about 4 s), and every Snakemake
-job is a fresh process, so jobs that score nothing should not pay for it.
+from the quantiles (the quantile CRPS: twice the mean pinball loss over the configured
+levels) and intervals are scored by the Winkler interval score. Both are computed here in
+numpy, with the operations of scoringrules' numpy backend, and tests/test_metrics.py checks
+them against scoringrules bit for bit: importing scoringrules compiles its numba functions
+(7.5 s on 2 cores), and every Snakemake job is a fresh process, so each metrics and ensemble
+job paid that for two one-line formulas.
 """
 
 from __future__ import annotations
@@ -99,23 +101,21 @@ def crps_rows(y: object, values: np.ndarray, quantiles: Sequence[float]) -> np.n
     out = np.full(len(y_), np.nan)
     ok = np.isfinite(y_)
     if ok.any():
-        import scoringrules
-
-        out[ok] = scoringrules.crps_quantile(
-            y_[ok], q[ok], np.asarray(quantiles, dtype=float), backend="numpy"
-        )
+        obs, fct = y_[ok][:, None], q[ok]
+        alpha = np.asarray(quantiles, dtype=float)
+        below = (fct <= obs) * alpha * (obs - fct)
+        above = (fct > obs) * (1 - alpha) * (fct - obs)
+        out[ok] = 2 * np.mean(below + above, axis=-1)
     return out
 
 
 def interval_score_rows(y: object, lo: object, hi: object, coverage_level: float) -> np.ndarray:
     """Winkler interval score per row: width plus 2/alpha times the distance outside."""
-    import scoringrules
-
     y_, low, high = _arrays(y, lo, hi)
-    return np.asarray(
-        scoringrules.interval_score(y_, low, high, 1.0 - coverage_level, backend="numpy"),
-        dtype=float,
-    )
+    alpha = 1.0 - coverage_level
+    score = (high - low) + (y_ < low) * (2 / alpha) * (low - y_)
+    score += (y_ > high) * (2 / alpha) * (y_ - high)
+    return np.asarray(score, dtype=float)
 
 
 def brier_decomposition(
