@@ -216,16 +216,6 @@ def _fan_levels(quantiles: Sequence[float]) -> tuple[float, float, float, float,
     return qs[0], inner[0], 0.5, outer_hi[-1], qs[-1]
 
 
-def plot_drivers(top: pd.DataFrame, path: str | Path, title: str) -> None:
-    """Mean absolute SHAP value of the top features."""
-    top = top.sort_values("mean_abs")
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(top) + 1.2))
-    ax.barh(top["feature"], top["mean_abs"], color="tab:purple")
-    ax.set_xlabel("mean |SHAP| on out-of-sample rows (log-return units)")
-    ax.set_title(title, fontsize=9)
-    _save(fig, path)
-
-
 def plot_drivers_by_model(long: pd.DataFrame, n: int, path: str | Path) -> None:
     """Top drivers of each model's median side by side (TreeSHAP for LightGBM, integrated
     gradients for the TFT: both sum to the model's median forecast)."""
