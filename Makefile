@@ -61,7 +61,7 @@ format: install
 	$(BIN)/ruff format src tests scripts bench deploy
 	$(BIN)/snakefmt Snakefile rules
 
-# Benchmarks, not tests (BENCHMARKS.md): about 75 minutes; never part of `make test`.
+# Benchmarks, not tests (BENCHMARKS.md): about two hours; never part of `make test`.
 .PHONY: bench
 bench: install
 	bench/run_all.sh

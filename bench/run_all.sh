@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark in turn (about 75 minutes on 2 cores); each prints JSON rows and appends them
+# Every benchmark in turn (about two hours on 2 cores, the test suite's runs 45 minutes of it); each prints JSON rows and appends them
 # to bench/results/<name>.jsonl. BENCHMARKS.md says what each measures and holds the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,3 +12,4 @@ $PY bench/lgbm_optuna.py
 $PY bench/features_sql.py
 [[ -x bench/.venv-ptf/bin/python ]] || bench/setup_ptf.sh
 $PY bench/tft_vs_ptf.py
+$PY bench/suite.py --quiet-runs 1 --busy-runs 1 --background 2

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
+from warehouse_build import build_warehouse
 
-from zlflow.pipeline import build_warehouse
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
 ROOT = Path(__file__).resolve().parents[1]

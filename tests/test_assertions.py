@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from zlflow.assertions import SHOWN_ROWS, check_assertion
+from zlflow.assertions import SHOWN_ROWS, AssertionResult, failure, run_assertion
 from zlflow.errors import AssertionFailed
 from zlflow.export import ID_COLUMNS
 from zlflow.objects import assertion_objects
+from zlflow.warehouse.base import Warehouse
 from zlflow.warehouse.duckdb import DuckDBWarehouse
-from zlflow.warehouse.sql import read_sql_text
+from zlflow.warehouse.sql import SqlObject, read_sql_text
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSERTIONS = assertion_objects(ROOT / "sql")
@@ -35,6 +36,14 @@ NON_FEATURE_COLUMNS = (
     "is_warmup",
 )
 NULLS_ASSERTION = "features_nulls_only_in_warmup"
+
+
+def check_assertion(warehouse: Warehouse, assertion: SqlObject) -> AssertionResult:
+    """Run an assertion; raise the job's error (offending rows shown) when it fails."""
+    result = run_assertion(warehouse, assertion)
+    if not result.passed:
+        raise failure(assertion, result)
+    return result
 
 
 @dataclass(frozen=True)

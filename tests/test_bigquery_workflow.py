@@ -25,11 +25,11 @@ from google.cloud import bigquery
 from test_bigquery import _copy, _differences
 from test_publish import publish_all
 from test_workflow import one_horizon, planned_jobs, snakemake
+from warehouse_build import build_warehouse
 from workflow_tools import NETWORK_GUARD, ROOT, SNAKEMAKE, copy_workflow
 
 from zlflow.export import export_training
 from zlflow.objects import assertion_objects, deploy_order, sql_objects
-from zlflow.pipeline import build_warehouse
 from zlflow.publish import TABLE_KEYS
 from zlflow.warehouse.bigquery import BigQueryWarehouse
 from zlflow.warehouse.duckdb import DuckDBWarehouse

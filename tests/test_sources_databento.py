@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import databento as db
 import pytest
 import trustme
 from pytest_httpserver import HTTPServer
@@ -24,7 +25,6 @@ from werkzeug import Response
 from zlflow.errors import SourceError
 from zlflow.sources.databento_source import (
     BarRequest,
-    dbn_metadata,
     download_bars,
     read_ohlcv_dbn,
 )
@@ -47,10 +47,10 @@ REQUEST = BarRequest(symbols=("ZL.c.0",), start=date(2020, 12, 28), end=date(202
 
 
 def test_daily_fixture_metadata() -> None:
-    meta = dbn_metadata(DAILY)
-    assert meta["version"] == 3
-    assert meta["dataset"] == "GLBX.MDP3" and meta["schema"] == "ohlcv-1d"
-    assert meta["symbols"] == ["ESH1"] and meta["stype_in"] == "raw_symbol"
+    meta = db.DBNStore.from_bytes(DAILY.read_bytes()).metadata
+    assert meta.version == 3
+    assert meta.dataset == "GLBX.MDP3" and str(meta.schema) == "ohlcv-1d"
+    assert list(meta.symbols) == ["ESH1"] and str(meta.stype_in) == "raw_symbol"
 
 
 def test_daily_bar_parses_to_raw_futures_daily() -> None:

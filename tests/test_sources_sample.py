@@ -24,7 +24,7 @@ from zlflow.sources.sample import (
     read_fred_many,
     read_ghcn_txt_dir,
     read_milwaukee_csv,
-    read_sample,
+    read_table,
     read_tradingview,
     read_yahoo,
 )
@@ -36,7 +36,7 @@ DEX_NEW = SAMPLE / "fred_DEXBZUS_2021-2026.csv"
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, pd.DataFrame]:
-    return read_sample(SAMPLE)
+    return {table: read_table(SAMPLE, table) for table in SAMPLE_FILES}
 
 
 def _write(path: Path, text: str) -> Path:

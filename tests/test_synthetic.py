@@ -11,12 +11,11 @@ import pytest
 
 from zlflow.calendar import roll_table, trading_days
 from zlflow.sources.ingest import ingest
-from zlflow.sources.sample import FRED_SCHEMA, FUTURES_SCHEMA
+from zlflow.sources.sample import FUTURES_SCHEMA
 from zlflow.sources.synthetic import (
     roll_dates,
     sessions_for,
     synthetic_futures,
-    synthetic_macro,
 )
 from zlflow.sources.validate import validate_raw
 from zlflow.warehouse.duckdb import DuckDBWarehouse
@@ -29,7 +28,6 @@ def bars() -> pd.DataFrame:
 
 def test_same_seed_same_frames() -> None:
     pd.testing.assert_frame_equal(synthetic_futures(3, 2, seed=5), synthetic_futures(3, 2, seed=5))
-    pd.testing.assert_frame_equal(synthetic_macro(3, seed=5), synthetic_macro(3, seed=5))
     other = synthetic_futures(3, 2, seed=6)
     assert not np.allclose(other["close"], synthetic_futures(3, 2, seed=5)["close"])
 
@@ -40,9 +38,6 @@ def test_schema_and_validation(bars: pd.DataFrame) -> None:
     assert len(bars) == 40 * 6 * 252 and bars["symbol"].nunique() == 40
     assert bars.equals(bars.sort_values(["symbol", "bar_label"], kind="mergesort"))
     validate_raw("raw_futures_daily", bars, "synthetic", "synthetic")
-    macro = synthetic_macro(6, seed=11)
-    assert list(macro.columns) == list(FRED_SCHEMA)
-    validate_raw("raw_fred", macro, "synthetic", "synthetic")
 
 
 def test_prices_positive_and_ohlc_consistent(bars: pd.DataFrame) -> None:
@@ -78,18 +73,6 @@ def test_volatility_switches_regimes(bars: pd.DataFrame) -> None:
     rolling = returns.groupby(bars["symbol"]).transform(lambda r: r.rolling(21).std())
     spread = rolling.groupby(bars["symbol"]).agg(lambda v: v.quantile(0.95) / v.quantile(0.05))
     assert spread.median() > 2.5  # a single-regime Gaussian walk gives about 1.6
-
-
-def test_macro_series_shapes() -> None:
-    macro = synthetic_macro(4, seed=2)
-    by_series = dict(tuple(macro.groupby("series_id")))
-    assert set(by_series) == {"SYN_RATE", "SYN_FX", "SYN_CPI"}
-    cpi = by_series["SYN_CPI"]
-    assert (cpi["obs_date"].dt.day == 1).all() and (cpi["value"] > 0).all()
-    assert 46 <= len(cpi) <= 48 and cpi["obs_date"].diff().dropna().dt.days.between(28, 31).all()
-    rate = by_series["SYN_RATE"]["value"]
-    assert 0 < rate.isna().mean() < 0.05 and rate.dropna().between(-5, 15).all()
-    assert (by_series["SYN_FX"]["value"].dropna() > 0).all()
 
 
 def test_500_symbols_by_20_years_is_fast() -> None:

@@ -22,12 +22,12 @@ import pytest
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+from warehouse_build import build_warehouse
 
 from zlflow.errors import AssertionFailed, SourceError, ZlflowError
 from zlflow.jobs.warehouse import run_publish
 from zlflow.markers import write_json_atomic
 from zlflow.objects import deploy_order, sql_objects
-from zlflow.pipeline import build_warehouse
 from zlflow.warehouse import bigquery as bigquery_module
 from zlflow.warehouse.bigquery import BigQueryWarehouse
 from zlflow.warehouse.duckdb import DuckDBWarehouse

@@ -108,14 +108,6 @@ def failure(assertion: SqlObject, result: AssertionResult, hint: str = "") -> As
     )
 
 
-def check_assertion(warehouse: Warehouse, assertion: SqlObject) -> AssertionResult:
-    """Run an assertion and raise with the offending rows shown when it fails."""
-    result = run_assertion(warehouse, assertion)
-    if not result.passed:
-        raise failure(assertion, result)
-    return result
-
-
 def record_assertion(
     warehouse: Warehouse,
     assertion: SqlObject,

@@ -1,7 +1,7 @@
-"""The warehouse half of the workflow as plain function calls.
+"""Loading the warehouse's raw and reference tables: the load jobs' domain functions.
 
-Snakemake runs these steps one job each; tests and benchmarks call ``build_warehouse``
-to run them in one process on the same code.
+The tests build a whole warehouse in one process from these and the deploy and assertion
+functions (``tests/warehouse_build.py``), in the order the workflow's jobs do.
 """
 
 from __future__ import annotations
@@ -11,26 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from zlflow.assertions import (
-    AssertionResult,
-    failure,
-    record_assertion,
-    run_assertion,
-    with_lineage,
-)
 from zlflow.loading import ShrinkGuard, check_shrink, load_frame
-from zlflow.objects import assertion_objects, deploy_order, sql_objects
-from zlflow.reference import REFERENCE_TABLES, build_reference_table, config_subset
+from zlflow.reference import build_reference_table
 from zlflow.sources.files import read_raw_table, repairs, specs_from_config, widen_sources
-from zlflow.sources.sample import SAMPLE_FILES
 from zlflow.sources.validate import DEFAULT_EXCHANGE, validate_raw
 from zlflow.warehouse.base import TableInfo, Warehouse
 from zlflow.warehouse.wap import (
-    LAYERS,
-    candidate_datasets,
-    inspect_hint,
     published_key,
-    split_objects,
 )
 
 DEFAULT_GUARD = ShrinkGuard()
@@ -96,54 +83,3 @@ def load_reference(
     return load_frame(
         warehouse, "market_data", table, build_reference_table(table, settings), snapshot
     )
-
-
-def build_warehouse(
-    warehouse: Warehouse,
-    config: Mapping[str, Any],
-    snapshot_dir: str | Path,
-    sql_dir: str | Path = "sql",
-    run_assertions: bool = True,
-) -> dict[str, AssertionResult]:
-    """Load, deploy and assert everything in candidate datasets, then publish, in
-    dependency order (write-audit-publish, as the workflow's jobs do it).
-
-    Without ``run_assertions`` the candidate is built and left unpublished.
-    """
-    snapshot_dir = Path(snapshot_dir)
-    published = dict(warehouse.datasets)
-    objects = sql_objects(sql_dir, config["horizons"])
-    layered = [k for k in deploy_order(objects) if objects[k].dataset in LAYERS]
-    with warehouse.using(candidate_datasets(published)):
-        for table in SAMPLE_FILES:
-            load_raw(
-                warehouse,
-                table,
-                config["sample_dir"],
-                snapshot_dir / f"{table}.parquet",
-                user_files(config),
-                calendar=config.get("calendar"),
-            )
-        assertions = sorted(assertion_objects(sql_dir))
-        for table in REFERENCE_TABLES:
-            load_reference(
-                warehouse,
-                table,
-                config_subset(config, table, assertions),
-                snapshot_dir / f"{table}.parquet",
-            )
-        for key in layered:
-            warehouse.deploy(objects[key])
-        if not run_assertions:
-            return {}
-        results = {}
-        audit = published_key(warehouse.datasets, "market_data")
-        for name, obj in assertion_objects(sql_dir).items():
-            results[name] = run_assertion(warehouse, obj)
-            record_assertion(warehouse, obj, results[name], audit)
-            if not results[name].passed:
-                shown = replace(results[name], sample=with_lineage(warehouse, results[name].sample))
-                raise failure(obj, shown, inspect_hint(warehouse.datasets))
-        loaded = {f"market_data.{t}": None for t in (*SAMPLE_FILES, *REFERENCE_TABLES)}
-        warehouse.publish(*split_objects(loaded | {k: objects[k] for k in layered}))
-    return results

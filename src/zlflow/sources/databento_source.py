@@ -209,21 +209,6 @@ def _open(path: Path) -> db.DBNStore:
         raise SourceError(f"{path}: not a readable DBN file: {err}") from None
 
 
-def dbn_metadata(path: str | Path) -> dict[str, Any]:
-    """The DBN header as plain values (for markers and checks)."""
-    meta = _open(Path(path)).metadata
-    return {
-        "version": int(meta.version),
-        "dataset": str(meta.dataset),
-        "schema": str(meta.schema),
-        "stype_in": str(meta.stype_in),
-        "stype_out": str(meta.stype_out),
-        "start": pd.Timestamp(meta.start, unit="ns", tz="UTC").isoformat(),
-        "end": pd.Timestamp(meta.end, unit="ns", tz="UTC").isoformat() if meta.end else None,
-        "symbols": list(meta.symbols),
-    }
-
-
 def _symbol_intervals(meta: Any, path: Path) -> pd.DataFrame:
     """Requested symbol per instrument_id and [start, end) date, from the DBN mappings."""
     rows = [

@@ -587,9 +587,3 @@ def read_table(
     if not frames:
         return _finish(pd.DataFrame({c: [] for c in TABLE_SCHEMAS[table]}), table, root)
     return _finish(pd.concat(frames, ignore_index=True), table, root)
-
-
-def read_sample(sample_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read every bundled file into the raw tables ``raw_futures_daily``, ``raw_fred``,
-    ``raw_cot`` and ``raw_weather`` (warehouse dataset ``market_data``)."""
-    return {table: read_table(sample_dir, table) for table in SAMPLE_FILES}

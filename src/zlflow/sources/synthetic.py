@@ -20,7 +20,6 @@ import pandas as pd
 import pyarrow as pa
 
 from zlflow.calendar import roll_table
-from zlflow.sources.validate import cast_to_table
 
 SESSIONS_PER_YEAR: Final = 252
 DEFAULT_START: Final = "2005-01-03"
@@ -144,48 +143,3 @@ def synthetic_futures(
             "source_row": np.tile(np.arange(n_days, dtype="int64"), n_symbols),
         }
     )
-
-
-def synthetic_macro(
-    years: int, seed: int = 0, *, start: str = DEFAULT_START, missing_rate: float = 0.02
-) -> pd.DataFrame:
-    """Three macro series in the ``raw_fred`` schema, shaped like their FRED cousins.
-
-    ``SYN_RATE`` (a daily yield, %, mean-reverting), ``SYN_FX`` (a daily exchange rate,
-    random walk) and ``SYN_CPI`` (a monthly index dated the 1st); daily series have
-    ``missing_rate`` NaN days, as FRED's holidays are.
-    """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-    days = sessions_for(start, years)
-    n = len(days)
-    rate = np.empty(n)
-    level = 3.0
-    shocks = rng.normal(0.0, 0.05, n)
-    for t in range(n):
-        level += 0.002 * (3.0 - level) + shocks[t]
-        rate[t] = level
-    fx = 4.0 * np.exp(np.cumsum(rng.normal(0.0, 0.008, n)))
-    months = pd.date_range(days[0].replace(day=1), days[-1], freq="MS").astype("datetime64[us]")
-    cpi = 200.0 * np.exp(np.cumsum(rng.normal(0.025 / 12, 0.002, len(months))))
-
-    def daily(series_id: str, values: np.ndarray, decimals: int) -> pd.DataFrame:
-        values = np.round(values, decimals)
-        values[rng.random(n) < missing_rate] = np.nan
-        return pd.DataFrame(
-            {"series_id": series_id, "obs_date": days, "value": values, "source_row": np.arange(n)}
-        )
-
-    frames = [
-        daily("SYN_RATE", rate, 2),
-        daily("SYN_FX", fx, 4),
-        pd.DataFrame(
-            {
-                "series_id": "SYN_CPI",
-                "obs_date": months,
-                "value": np.round(cpi, 3),
-                "source_row": np.arange(len(months)),
-            }
-        ),
-    ]
-    frame = pd.concat(frames, ignore_index=True).assign(source_file=f"synthetic:seed={seed}")
-    return cast_to_table(frame, "raw_fred")
