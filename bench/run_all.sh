@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every benchmark in turn (about two hours on 2 cores, the test suite's runs 45 minutes of it); each prints JSON rows and appends them
-# to bench/results/<name>.jsonl. BENCHMARKS.md says what each measures and holds the table.
+# Every benchmark in turn (about two hours on 2 cores, 45 minutes of it the test suite's two
+# runs); each prints JSON rows and appends them to bench/results/<name>.jsonl. BENCHMARKS.md
+# says what each measures and holds the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

@@ -12,11 +12,7 @@ import pytest
 from zlflow.calendar import roll_table, trading_days
 from zlflow.sources.ingest import ingest
 from zlflow.sources.sample import FUTURES_SCHEMA
-from zlflow.sources.synthetic import (
-    roll_dates,
-    sessions_for,
-    synthetic_futures,
-)
+from zlflow.sources.synthetic import roll_dates, sessions_for, synthetic_futures
 from zlflow.sources.validate import validate_raw
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 

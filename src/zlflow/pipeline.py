@@ -16,9 +16,7 @@ from zlflow.reference import build_reference_table
 from zlflow.sources.files import read_raw_table, repairs, specs_from_config, widen_sources
 from zlflow.sources.validate import DEFAULT_EXCHANGE, validate_raw
 from zlflow.warehouse.base import TableInfo, Warehouse
-from zlflow.warehouse.wap import (
-    published_key,
-)
+from zlflow.warehouse.wap import published_key
 
 DEFAULT_GUARD = ShrinkGuard()
 
