@@ -1,10 +1,10 @@
-"""Four trading days replayed through the morning run (`deploy/daily.py`, as `make daily`).
+"""Three trading days replayed through the morning run (`deploy/daily.py`, as `make daily`).
 
 Local replay servers for Databento, FRED and Open-Meteo serve the bundled sample up to a
 simulated today (tests/replay_servers.py). The workflow copy runs the default live sources
 once per simulated day, with the run date set in config (`sources.end_date` and
 `alerts.as_of`): six futures, nine FRED series and one weather location. It forecasts one
-2-session horizon, so outcomes mature inside the four days, with LightGBM on two folds:
+2-session horizon, so outcomes mature inside the three days, with LightGBM on two folds:
 the smallest config that still has folds, tuning, a live model, calibration, the ensemble
 and publishing.
 """
@@ -40,10 +40,10 @@ GET_RANGE = "/v0/timeseries.get_range"
 
 
 def replay_days(sample: Path) -> list[date]:
-    """The last four CBOT sessions of the sample's ZL bars (2024-06-17 .. 06-21), across the
-    Juneteenth holiday (06-19): a 2-session forecast of the 18th matures on the 21st."""
+    """The last three CBOT sessions of the sample's ZL bars (2024-06-18, 20, 21), across the
+    Juneteenth holiday (06-19): the first day's 2-session forecast matures on the last."""
     days = trading_days("CBOT_Agriculture", "2024-06-01", "2024-06-21")
-    return [d.date() for d in days[-4:]]
+    return [d.date() for d in days[-3:]]
 
 
 @dataclass
@@ -124,7 +124,7 @@ def morning_run(workdir: Path, env: dict[str, str], day: date) -> str:
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Day], str, Replay]:
-    """Four morning runs, one per simulated trading day, then the last day's again."""
+    """Three morning runs, one per simulated trading day, then the last day's again."""
     tmp = tmp_path_factory.mktemp("replay")
     workdir = copy_workflow(tmp / "workflow")
     shutil.copytree(ROOT / "deploy", workdir / "deploy")

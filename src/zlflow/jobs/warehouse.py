@@ -2,7 +2,8 @@
 
 Loading lives in ``zlflow.jobs.load`` and exporting in ``zlflow.jobs.export``: a deploy
 or assertion job (most jobs of a warehouse rebuild) imports neither pandera nor the
-exchange calendars nor the HTTP clients, which halves its start-up.
+exchange calendars nor the HTTP clients, which halves its start-up; a deploy job imports
+no pandas, pyarrow or numpy either (duckdb and sqlglot are all it needs).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from zlflow.assertions import failure, record_assertion, with_lineage
-from zlflow.assertions import run_assertion as run_assertion_query
 from zlflow.errors import ZlflowError
 from zlflow.jobs import connect
 from zlflow.markers import object_marker, write_json_atomic
@@ -53,6 +52,10 @@ def run_deploy(
 
 
 def run_assertion(warehouse: Mapping[str, Any], sql: str, marker: str) -> None:
+    # Imported here: assertions read pyarrow tables, which a deploy job never needs.
+    from zlflow.assertions import failure, record_assertion, with_lineage
+    from zlflow.assertions import run_assertion as run_assertion_query
+
     obj = read_sql_object(sql)
     with connect(warehouse) as wh:
         log.info("asserting %s: %s", obj.name, obj.description)

@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from zlflow.errors import ZlflowError
 from zlflow.warehouse.sql import SqlObject, check_identifier, read_sql_text
 from zlflow.warehouse.wap import VERSIONS, published_key, versions_sql
+
+if TYPE_CHECKING:  # a deploy job never needs pyarrow: leave its import to the callers
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)

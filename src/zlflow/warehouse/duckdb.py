@@ -9,16 +9,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 from filelock import FileLock, Timeout
 
 from zlflow.errors import SqlError, ZlflowError
 from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse, columns_to_add
 from zlflow.warehouse.sql import SqlObject, check_identifier, to_duckdb
 from zlflow.warehouse.wap import VERSIONS, published_datasets
+
+if TYPE_CHECKING:  # a deploy job never needs pyarrow: leave its import to the callers
+    import pyarrow as pa
 
 
 class DuckDBWarehouse(Warehouse):
