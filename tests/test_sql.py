@@ -11,7 +11,8 @@ import pytest
 
 from zlflow.errors import SqlError
 from zlflow.objects import assertion_objects, deploy_order, sql_objects
-from zlflow.warehouse.sql import check_identifier, parse_bigquery, read_sql_object, to_duckdb
+from zlflow.warehouse.sql import check_identifier, read_sql_object
+from zlflow.warehouse.transpile import parse_bigquery, to_duckdb
 
 ROOT = Path(__file__).resolve().parents[1]
 

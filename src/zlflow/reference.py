@@ -8,8 +8,6 @@ from typing import Any
 
 import pandas as pd
 
-from zlflow.calendar import calendar_table, roll_table, trading_days
-
 # Dataset market_data holds these besides the raw tables; each is built from one config subset.
 REFERENCE_TABLES: tuple[str, ...] = (
     "cbot_calendar",
@@ -54,6 +52,10 @@ def config_subset(
 
 def build_reference_table(table: str, settings: Mapping[str, Any]) -> pd.DataFrame:
     """Build one reference table from its config subset."""
+    # Imported here: the Snakefile reads REFERENCE_TABLES, and the exchange calendars
+    # would add a fifth of a second to every `snakemake` call.
+    from zlflow.calendar import calendar_table, roll_table, trading_days
+
     if table == "cbot_calendar":
         cal = settings["calendar"]
         return calendar_table(cal["exchange"], cal["start"], cal["end"])

@@ -16,7 +16,8 @@ from filelock import FileLock, Timeout
 
 from zlflow.errors import SqlError, ZlflowError
 from zlflow.warehouse.base import MergeResult, TableInfo, Warehouse, columns_to_add
-from zlflow.warehouse.sql import SqlObject, check_identifier, to_duckdb
+from zlflow.warehouse.sql import SqlObject, check_identifier
+from zlflow.warehouse.transpile import to_duckdb
 from zlflow.warehouse.wap import VERSIONS, published_datasets
 
 if TYPE_CHECKING:  # a deploy job never needs pyarrow: leave its import to the callers
