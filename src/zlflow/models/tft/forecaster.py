@@ -15,6 +15,11 @@ Design choices a caller should know:
   are sums of ``return_feature`` (``ret_1d``) over later *training* rows, masked where
   those rows are not in ``X``. Forecasts are the last step's quantiles.
 * **torch is imported lazily**, so listing models does not pay its ~2 s import.
+
+This class prepares rows and holds the fitted state; the parts live beside it:
+``settings`` (defaults and checks), ``training`` (batches, loss, the early-stopped loop),
+``explain`` (integrated gradients, selection weights, attention), ``runtime`` (device,
+seeded sessions), ``data`` (windows and targets), ``model`` and ``layers`` (the network).
 """
 
 from __future__ import annotations
@@ -22,9 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -34,95 +37,20 @@ import pandas as pd
 from zlflow.errors import ModelError
 from zlflow.markers import fix_mode, write_json_atomic
 from zlflow.models.base import MEDIAN, METADATA_FILE, ForecastModel
+from zlflow.models.tft import explain as tft_explain
+from zlflow.models.tft import settings as tft_settings
+from zlflow.models.tft.runtime import resolve_device, to_device, torch_session
 
 if TYPE_CHECKING:
     import optuna
     import torch
 
     from zlflow.models.tft.data import Standardizer, Windows
-    from zlflow.models.tft.model import TemporalFusionTransformer, TFTOutput
+    from zlflow.models.tft.model import TemporalFusionTransformer
 
 log = logging.getLogger("zlflow")
 
 WEIGHTS = "model.pt"
-DEVICES = ("auto", "cpu", "cuda", "mps")
-_INT_PARAMS = {
-    "hidden_size": 2,
-    "hidden_continuous": 1,
-    "attention_heads": 1,
-    "encoder_length": 1,
-    "horizon": 1,
-    "batch_size": 1,
-    "consecutive_origins": 1,
-    "max_epochs": 1,
-    "patience": 1,
-    "explain_steps": 1,
-}
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU; a named device must exist."""
-    import torch
-
-    if name not in DEVICES:
-        raise ModelError(f"tft device must be one of {list(DEVICES)}, got {name!r}")
-    cuda = torch.cuda.is_available()
-    mps = torch.backends.mps.is_available()
-    if name == "auto":
-        name = "cuda" if cuda else "mps" if mps else "cpu"
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
-        raise ModelError(f"tft device {name!r} is not available here; use 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-@contextmanager
-def torch_session(threads: int, seed: int, device: torch.device) -> Iterator[None]:
-    """Seeded, deterministic, fixed-thread torch; global settings restored afterwards.
-
-    Fully deterministic on CPU. On CUDA and MPS some kernels have no deterministic
-    version, so they warn instead of failing (and cuDNN LSTMs may differ in the last bits).
-    Deterministic mode's filling of every new tensor with NaN is switched off: it guards
-    against kernels that read memory they never wrote, which this network does not use,
-    and it cost ~600 extra fills per training step.
-    """
-    import torch
-    import torch.utils.deterministic
-
-    threads_before = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    fill = torch.utils.deterministic.fill_uninitialized_memory
-    fork = (
-        torch.random.fork_rng(device_type=device.type)
-        if device.type in ("cuda", "mps")
-        else torch.random.fork_rng(devices=[])
-    )
-    try:
-        with fork:
-            torch.set_num_threads(threads)
-            _set_deterministic(True, warn_only=device.type != "cpu")
-            torch.utils.deterministic.fill_uninitialized_memory = False
-            torch.manual_seed(seed)
-            yield
-    finally:
-        torch.set_num_threads(threads_before)
-        _set_deterministic(deterministic, warn_only=warn_only)
-        torch.utils.deterministic.fill_uninitialized_memory = fill
-
-
-def _set_deterministic(mode: bool, warn_only: bool) -> None:
-    """``torch.use_deterministic_algorithms`` without its import of ``torch._inductor``.
-
-    That import only serves torch.compile's setting (unused here), yet pulls in sympy and
-    adds ~70 MB to every process that trains or predicts. Eager kernels read the C flag.
-    """
-    import torch
-
-    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
-    if setter is None:  # a torch without the private switch: the public call still works
-        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
-    else:
-        setter(mode, warn_only=warn_only)
 
 
 def _values(frame: pd.DataFrame) -> np.ndarray:
@@ -163,7 +91,7 @@ class TFTForecaster(ForecastModel):
         threads: int = 1,
     ) -> None:
         super().__init__(quantiles, params, seed, threads)
-        self.settings = self._settings()
+        self.settings = tft_settings.check_settings(self.params)
         self._net: TemporalFusionTransformer | None = None
         self._standardizer: Standardizer | None = None
         self._target_scale = 1.0
@@ -175,35 +103,8 @@ class TFTForecaster(ForecastModel):
 
     @staticmethod
     def default_params() -> dict[str, Any]:
-        """Small network: one fold of ~3,000 rows x ~50 features trains in about a minute.
-
-        ``hidden_continuous`` 8 (pytorch-forecasting's default) halves the width of the
-        per-variable embeddings and GRNs, which dominate the cost with ~50 features.
-        """
-        return {
-            "hidden_size": 16,
-            "hidden_continuous": 8,
-            "attention_heads": 2,
-            "encoder_length": 63,
-            "horizon": 21,  # must equal the workflow's horizon_days
-            "dropout": 0.1,
-            "batch_size": 64,
-            # Origins drawn into a batch in runs of this many neighbours (1: one by one).
-            # Neighbours share encoder rows, so a batch of 64 in runs of 4 costs about
-            # two thirds of 64 single draws, with the same validation loss (BENCHMARKS.md).
-            "consecutive_origins": 4,
-            "learning_rate": 1e-3,
-            "weight_decay": 1e-4,
-            "max_epochs": 10,
-            "patience": 3,
-            "gradient_clip": 1.0,
-            "validation_fraction": 0.1,
-            "direction_weight": 1.0,
-            "input_clip": 10.0,
-            "return_feature": "ret_1d",
-            "explain_steps": 16,
-            "device": "auto",
-        }
+        """See ``settings.default_params``."""
+        return tft_settings.default_params()
 
     @classmethod
     def horizon_params(cls, horizon_days: int) -> dict[str, Any]:
@@ -212,47 +113,8 @@ class TFTForecaster(ForecastModel):
 
     @staticmethod
     def suggest_params(trial: optuna.Trial) -> dict[str, Any]:
-        """Width, regularisation, step size and look-back; the rest stays at the defaults."""
-        return {
-            "hidden_size": trial.suggest_categorical("hidden_size", [8, 16, 32]),
-            "dropout": trial.suggest_float("dropout", 0.0, 0.3),
-            "learning_rate": trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
-            "encoder_length": trial.suggest_categorical("encoder_length", [21, 42, 63, 126]),
-        }
-
-    def _settings(self) -> dict[str, Any]:
-        """Defaults overridden by ``params``, checked so a typo fails before training."""
-        defaults = self.default_params()
-        unknown = sorted(set(self.params) - set(defaults))
-        if unknown:
-            raise ModelError(f"unknown tft parameters {unknown}; known: {sorted(defaults)}")
-        s = defaults | self.params
-        for key, low in _INT_PARAMS.items():
-            if isinstance(s[key], bool) or int(s[key]) != s[key] or s[key] < low:
-                raise ModelError(f"tft parameter {key} must be an integer >= {low}, got {s[key]!r}")
-            s[key] = int(s[key])
-        if s["hidden_continuous"] > s["hidden_size"]:
-            raise ModelError(
-                f"tft hidden_continuous ({s['hidden_continuous']}) must not exceed hidden_size "
-                f"({s['hidden_size']}): set it to at most {s['hidden_size']}"
-            )
-        if s["hidden_size"] % s["attention_heads"]:
-            raise ModelError(
-                f"tft hidden_size ({s['hidden_size']}) must be divisible by attention_heads "
-                f"({s['attention_heads']})"
-            )
-        if not 0.0 <= s["dropout"] < 1.0:
-            raise ModelError(f"tft dropout must be in [0, 1), got {s['dropout']}")
-        if not 0.0 <= s["validation_fraction"] < 0.5:
-            raise ModelError(
-                f"tft validation_fraction must be in [0, 0.5), got {s['validation_fraction']}"
-            )
-        for key in ("learning_rate", "gradient_clip", "input_clip"):
-            if not s[key] > 0:
-                raise ModelError(f"tft parameter {key} must be positive, got {s[key]!r}")
-        if s["device"] not in DEVICES:
-            raise ModelError(f"tft device must be one of {list(DEVICES)}, got {s['device']!r}")
-        return s
+        """See ``settings.suggest_params``."""
+        return tft_settings.suggest_params(trial)
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -328,6 +190,8 @@ class TFTForecaster(ForecastModel):
             step_targets,
         )
         from zlflow.models.tft.model import TemporalFusionTransformer, TFTConfig
+        from zlflow.models.tft.training import Batches
+        from zlflow.models.tft.training import train as train_network
 
         target = self._check_fit_inputs(X, y)
         s = self.settings
@@ -371,14 +235,22 @@ class TFTForecaster(ForecastModel):
         )
         with torch_session(self.threads, self.seed, self._device):
             self._net = TemporalFusionTransformer(config).to(self._device)
-            batches = _Batches(
+            batches = Batches(
                 windows,
                 torch.from_numpy(targets),
                 torch.from_numpy(mask),
                 torch.from_numpy(target > 0),
                 self._device,
             )
-            self._train(batches, torch.from_numpy(train), torch.from_numpy(valid))
+            self.training_summary = train_network(
+                self._net,
+                batches,
+                torch.from_numpy(train),
+                torch.from_numpy(valid),
+                s,
+                self.quantiles,
+                self.seed,
+            )
         return self
 
     def _check_horizon(self, returns: np.ndarray, target: np.ndarray) -> None:
@@ -396,96 +268,6 @@ class TFTForecaster(ForecastModel):
                 h,
                 self.settings["return_feature"],
             )
-
-    def _loss(
-        self, out: TFTOutput, targets: torch.Tensor, mask: torch.Tensor, up: torch.Tensor
-    ) -> torch.Tensor:
-        """Masked pinball loss over decoder steps plus the direction head's log loss."""
-        import torch.nn.functional as F
-
-        from zlflow.models.tft.layers import QuantileLoss
-
-        quantile = QuantileLoss(self.quantiles).to(out.quantiles.device)
-        direction = F.binary_cross_entropy_with_logits(out.direction_logit, up.float())
-        weight = float(self.settings["direction_weight"])
-        return quantile(out.quantiles, targets, mask) + weight * direction
-
-    def _train(self, batches: _Batches, train: torch.Tensor, valid: torch.Tensor) -> None:
-        import torch
-
-        from zlflow.models.tft.data import epoch_order
-        from zlflow.models.tft.optim import FlatAdamW
-
-        assert self._net is not None
-        s = self.settings
-        net = self._net
-        optimizer = FlatAdamW(
-            net.parameters(),
-            lr=float(s["learning_rate"]),
-            weight_decay=float(s["weight_decay"]),
-        )
-        order = torch.Generator().manual_seed(self.seed)
-        best_loss, best_epoch, stale = float("inf"), 0, 0
-        best_state: dict[str, torch.Tensor] | None = None
-        started = time.perf_counter()
-        epoch = 0
-        for epoch in range(1, s["max_epochs"] + 1):
-            tic = time.perf_counter()
-            net.train()
-            total, seen = 0.0, 0
-            shuffled = epoch_order(len(train), s["consecutive_origins"], order)
-            for chunk in train[shuffled].split(s["batch_size"]):
-                loss = self._loss(net(*batches.inputs(chunk)), *batches.labels(chunk))
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.clip_grad_norm(float(s["gradient_clip"]))
-                optimizer.step()
-                total += float(loss.detach()) * len(chunk)
-                seen += len(chunk)
-            valid_loss = self._evaluate(batches, valid)
-            log.info(
-                "tft epoch %d/%d: loss %.4f, validation loss %s, %.1f s",
-                epoch,
-                s["max_epochs"],
-                total / max(seen, 1),
-                "n/a" if valid_loss is None else f"{valid_loss:.4f}",
-                time.perf_counter() - tic,
-            )
-            if valid_loss is None:
-                continue
-            if valid_loss < best_loss:
-                best_loss, best_epoch, stale = valid_loss, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= s["patience"]:
-                    break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        net.eval()
-        self.training_summary = {
-            "epochs": epoch,
-            "best_epoch": best_epoch or epoch,
-            "best_validation_loss": None if best_state is None else best_loss,
-            "train_origins": len(train),
-            "validation_origins": len(valid),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-
-    def _evaluate(self, batches: _Batches, origins: torch.Tensor) -> float | None:
-        """Mean training objective on ``origins`` with dropout off; None without origins."""
-        import torch
-
-        assert self._net is not None
-        if not len(origins):
-            return None
-        self._net.eval()
-        total = 0.0
-        with torch.no_grad():
-            for chunk in origins.split(self.settings["batch_size"]):
-                out = self._net(*batches.inputs(chunk))
-                total += float(self._loss(out, *batches.labels(chunk))) * len(chunk)
-        return total / len(origins)
 
     # --- prediction -----------------------------------------------------------------------
 
@@ -513,7 +295,9 @@ class TFTForecaster(ForecastModel):
             net.eval()
             for chunk in torch.from_numpy(origins).split(self.settings["batch_size"]):
                 rows, index, known = windows.shared(chunk)
-                out = net(rows.to(self._device), _to(known, self._device), index.to(self._device))
+                out = net(
+                    rows.to(self._device), to_device(known, self._device), index.to(self._device)
+                )
                 for key, value in out._asdict().items():
                     if keep is None or key in keep:
                         parts.setdefault(key, []).append(value.cpu().numpy())
@@ -548,34 +332,22 @@ class TFTForecaster(ForecastModel):
         raw median - baseline; the small discretisation remainder is folded into
         ``base_value`` so every row sums exactly to the raw median, as the interface asks.
         """
-        import torch
-
         median = self._median_index()
         net = self._network()
-        steps = self.settings["explain_steps"]
         windows, origins = self._prediction_windows(X, history)
         assert self._device is not None
-        alphas = ((torch.arange(steps, dtype=torch.float32) + 0.5) / steps).to(self._device)
-        contributions, raw = [], []
-        with (
-            torch_session(self.threads, self.seed, self._device),
-            torch.backends.cudnn.flags(enabled=False),  # cuDNN LSTMs backprop in train mode only
-        ):
-            net.eval()
-            for chunk in torch.from_numpy(origins).split(max(1, 64 // steps)):
-                observed, known = windows.batch(chunk)
-                observed, known = observed.to(self._device), _to(known, self._device)
-                b = len(chunk)
-                path = (alphas.view(-1, 1, 1, 1, 1) * observed).flatten(0, 1).requires_grad_()
-                repeated = None if known is None else known.repeat(steps, 1, 1)
-                output = net(path, repeated).quantiles[:, -1, median]
-                (grad,) = torch.autograd.grad(output.sum(), path)
-                integrated = observed * grad.unflatten(0, (steps, b)).mean(dim=0)
-                contributions.append(integrated.sum(dim=(1, 3)).detach().cpu().numpy())
-                with torch.no_grad():
-                    raw.append(net(observed, known).quantiles[:, -1, median].cpu().numpy())
-        values = np.concatenate(contributions).astype(float) * self._target_scale
-        median_raw = np.concatenate(raw).astype(float) * self._target_scale
+        contributions, raw = tft_explain.integrated_gradients(
+            net,
+            windows,
+            origins,
+            self.settings["explain_steps"],
+            median,
+            self._device,
+            self.threads,
+            self.seed,
+        )
+        values = contributions.astype(float) * self._target_scale
+        median_raw = raw.astype(float) * self._target_scale
         wide = pd.DataFrame(values, index=X.index, columns=self.feature_names)
         wide["base_value"] = median_raw - values.sum(axis=1)
         return wide
@@ -590,19 +362,13 @@ class TFTForecaster(ForecastModel):
 
     def baseline_median(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> np.ndarray:
         """Raw median forecast for the training-mean window on each row's dates."""
-        import torch
-
         net = self._network()
         windows, origins = self._prediction_windows(X, history)
         assert self._device is not None
-        median = self._median_index()
-        out = []
-        with torch_session(self.threads, self.seed, self._device), torch.no_grad():
-            for chunk in torch.from_numpy(origins).split(256):
-                observed, known = windows.batch(chunk)
-                zeros = torch.zeros_like(observed, device=self._device)
-                out.append(net(zeros, _to(known, self._device)).quantiles[:, -1, median].cpu())
-        return torch.cat(out).numpy().astype(float) * self._target_scale
+        median = tft_explain.baseline_median(
+            net, windows, origins, self._median_index(), self._device, self.threads, self.seed
+        )
+        return median.astype(float) * self._target_scale
 
     def variable_importance(
         self, X: pd.DataFrame, history: pd.DataFrame | None = None
@@ -615,20 +381,7 @@ class TFTForecaster(ForecastModel):
         return self._importance(self._forward(X, history), X.index)
 
     def _importance(self, out: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
-        from zlflow.models.tft.data import CALENDAR
-        from zlflow.models.tft.model import known_variable_names
-
-        known = known_variable_names(CALENDAR if self._calendar else ())
-        blocks = {
-            "static": (out["static_weights"], ["static_series"]),
-            "encoder": (out["encoder_weights"].mean(axis=1), [*self.feature_names, *known]),
-            "decoder": (out["decoder_weights"].mean(axis=1), known),
-        }
-        frames = [
-            pd.DataFrame(values.astype(float), index=index, columns=names)
-            for values, names in (blocks[b] for b in blocks)
-        ]
-        return pd.concat(frames, axis=1, keys=list(blocks), names=["block", "variable"])
+        return tft_explain.selection_weights(out, self.feature_names, self._calendar, index)
 
     def attention(
         self, X: pd.DataFrame, history: pd.DataFrame | None = None, step: int | None = None
@@ -643,13 +396,8 @@ class TFTForecaster(ForecastModel):
         return self._attention(self._forward(X, history), step)
 
     def _attention(self, out: dict[str, np.ndarray], step: int | None) -> np.ndarray:
-        horizon = self.settings["horizon"]
-        weights = out["attention"][:, :, : self.settings["encoder_length"]]
-        if step is None:
-            return weights.mean(axis=1).astype(float)
-        if not 1 <= step <= horizon:
-            raise ModelError(f"step must be between 1 and horizon={horizon}, got {step}")
-        return weights[:, step - 1].astype(float)
+        s = self.settings
+        return tft_explain.attention_weights(out, s["encoder_length"], s["horizon"], step)
 
     def interpretation(self, X: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
         """Variable-selection weights (``encoder:<var>``, ``decoder:<var>``,
@@ -717,36 +465,3 @@ class TFTForecaster(ForecastModel):
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         model._net = net.to(model._device).eval()
         return model
-
-
-def _to(tensor: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
-    return None if tensor is None else tensor.to(device)
-
-
-class _Batches:
-    """Training tensors of one fold: batches are gathered by origin and moved to the device."""
-
-    def __init__(
-        self,
-        windows: Windows,
-        targets: torch.Tensor,
-        mask: torch.Tensor,
-        up: torch.Tensor,
-        device: torch.device,
-    ) -> None:
-        self.windows, self.targets, self.mask, self.up = windows, targets, mask, up
-        self.device = device
-
-    def inputs(
-        self, origins: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Distinct rows, known codes and window index: the network's shared-row call."""
-        rows, index, known = self.windows.shared(origins)
-        return rows.to(self.device), _to(known, self.device), index.to(self.device)
-
-    def labels(self, origins: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return (
-            self.targets[origins].to(self.device),
-            self.mask[origins].to(self.device),
-            self.up[origins].to(self.device),
-        )
