@@ -13,8 +13,6 @@ from typing import Any
 
 from zlflow.loading import ShrinkGuard, check_shrink, load_frame
 from zlflow.reference import build_reference_table
-from zlflow.sources.files import read_raw_table, repairs, specs_from_config, widen_sources
-from zlflow.sources.validate import DEFAULT_EXCHANGE, validate_raw
 from zlflow.warehouse.base import TableInfo, Warehouse
 from zlflow.warehouse.wap import published_key
 
@@ -45,6 +43,11 @@ def load_raw(
     Nothing is written (not even the snapshot) unless every check passes. ``calendar``
     (config ``calendar``) names the exchange calendar gaps are measured in, per symbol.
     """
+    # Imported here: pandera and the readers load in a raw-table job only, not in a
+    # reference-table job or the Snakefile (which imports user_files).
+    from zlflow.sources.files import read_raw_table, repairs, specs_from_config, widen_sources
+    from zlflow.sources.validate import DEFAULT_EXCHANGE, validate_raw
+
     calendar = calendar or {}
     exchange = calendar.get("exchange", DEFAULT_EXCHANGE)
     exchanges = calendar.get("exchanges") or {}

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from zlflow.jobs import connect
-from zlflow.jobs.ingest import refuse_replacing_ingested
 from zlflow.loading import ShrinkGuard
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.pipeline import load_raw, load_reference
@@ -25,6 +24,9 @@ def run_load_raw(
     shrink: Mapping[str, Any] | None = None,
     calendar: Mapping[str, Any] | None = None,
 ) -> None:
+    # Imported here: a reference-table job needs neither the live clients nor pandera.
+    from zlflow.jobs.ingest import refuse_replacing_ingested
+
     guard = ShrinkGuard(**(shrink or {}))
     with connect(warehouse) as wh:
         refuse_replacing_ingested(wh, table)
