@@ -3,6 +3,9 @@
 # A dry run needs the tables a query reads, so the guard runs once the warehouse exists.
 
 
+include: "inputs/cost.smk"
+
+
 rule dry_run_costs:
     input:
         unpack(cost_guard_inputs),

@@ -2,6 +2,14 @@
 # assertion, so the export reads only audited data.
 
 
+import json
+
+from zlflow.objects import horizon_view_name
+
+
+include: "inputs/export.smk"
+
+
 rule export_training:
     input:
         published=PUBLISHED_MARKER,
@@ -34,7 +42,7 @@ rule run_manifest:
     """What produced this run: config, package versions, git commit, data fingerprints."""
     input:
         sidecars=expand(
-            f"{RESULTS}/export/zl_{{h}}_v1.json", h=sorted(config["horizons"])
+            rules.export_training.output.sidecar, horizon=sorted(config["horizons"])
         ),
     output:
         f"{RESULTS}/manifest.json",

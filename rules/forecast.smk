@@ -2,9 +2,12 @@
 # metrics and verdicts against the baselines, the live forecast and the report's plots.
 
 
+include: "inputs/forecast.smk"
+
+
 rule calibrate:
     input:
-        data=export_parquet,
+        data=rules.export_training.output.parquet,
         predictions=fold_predictions,
     output:
         predictions=f"{RESULTS}/models/{{model}}/{{horizon}}/oos_calibrated.parquet",
@@ -24,8 +27,8 @@ rule calibrate:
 
 rule baselines:
     input:
-        data=export_parquet,
-        folds=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
+        data=rules.export_training.output.parquet,
+        folds=rules.walk_forward_folds.output.table,
     output:
         predictions=f"{RESULTS}/baselines/{{horizon}}/oos.parquet",
     log:
@@ -44,9 +47,9 @@ rule baselines:
 
 rule live_forecast:
     input:
-        data=export_parquet,
-        params=f"{RESULTS}/models/{{model}}/{{horizon}}/best_params.json",
-        history=f"{RESULTS}/models/{{model}}/{{horizon}}/oos_calibrated.parquet",
+        data=rules.export_training.output.parquet,
+        params=rules.tune.output.params,
+        history=rules.calibrate.output.predictions,
     output:
         model=directory(f"{RESULTS}/models/{{model}}/{{horizon}}/live/model"),
         forecast=f"{RESULTS}/models/{{model}}/{{horizon}}/live/forecast.parquet",
@@ -70,15 +73,13 @@ rule live_forecast:
 
 rule ensemble:
     input:
-        models=lambda wildcards: [
-            f"{RESULTS}/models/{m}/{wildcards.horizon}/oos_calibrated.parquet"
-            for m in MODELS
-        ],
-        live=lambda wildcards: [
-            f"{RESULTS}/models/{m}/{wildcards.horizon}/live/forecast.parquet"
-            for m in MODELS
-        ],
-        baselines=f"{RESULTS}/baselines/{{horizon}}/oos.parquet",
+        models=expand(
+            rules.calibrate.output.predictions, model=MODELS, allow_missing=True
+        ),
+        live=expand(
+            rules.live_forecast.output.forecast, model=MODELS, allow_missing=True
+        ),
+        baselines=rules.baselines.output.predictions,
     output:
         oos=f"{RESULTS}/models/ensemble/{{horizon}}/oos_calibrated.parquet",
         forecast=f"{RESULTS}/models/ensemble/{{horizon}}/live/forecast.parquet",
@@ -100,9 +101,12 @@ rule ensemble:
 
 rule forecast_table:
     input:
-        forecasts=lambda wildcards: [
-            f"{RESULTS}/models/{m}/{wildcards.horizon}/live/forecast.parquet"
-            for m in PUBLISHED
+        # every model's live forecast, then the ensemble's (PUBLISHED's order)
+        forecasts=[
+            *expand(
+                rules.live_forecast.output.forecast, model=MODELS, allow_missing=True
+            ),
+            rules.ensemble.output.forecast,
         ],
     output:
         parquet=f"{RESULTS}/forecast/{{horizon}}/forecast.parquet",
@@ -120,7 +124,7 @@ rule forecast_table:
 rule metrics:
     input:
         models=calibrated_predictions,
-        baselines=f"{RESULTS}/baselines/{{horizon}}/oos.parquet",
+        baselines=rules.baselines.output.predictions,
     output:
         overall=report(
             f"{RESULTS}/metrics/{{horizon}}/metrics.csv",
@@ -159,21 +163,21 @@ rule metrics:
 
 rule plots:
     input:
-        data=export_parquet,
-        folds=f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
-        verdicts=f"{RESULTS}/metrics/{{horizon}}/verdicts.csv",
-        by_fold=f"{RESULTS}/metrics/{{horizon}}/metrics_by_fold.csv",
-        reliability=f"{RESULTS}/metrics/{{horizon}}/reliability.csv",
-        pit=f"{RESULTS}/metrics/{{horizon}}/pit.csv",
+        data=rules.export_training.output.parquet,
+        folds=rules.walk_forward_folds.output.table,
+        verdicts=rules.metrics.output.verdicts,
+        by_fold=rules.metrics.output.by_fold,
+        reliability=rules.metrics.output.reliability,
+        pit=rules.metrics.output.pit,
         oos=calibrated_predictions,
-        forecast=f"{RESULTS}/forecast/{{horizon}}/forecast.parquet",
+        forecast=rules.forecast_table.output.parquet,
         shap=lambda wildcards: [
-            p for m in MODELS for p in fold_files(m, wildcards.horizon, "shap.parquet")
+            p for m in MODELS for p in fold_files(m, wildcards.horizon, "shap")
         ],
         interpretation=lambda wildcards: [
             p
             for m in MODELS
-            for p in fold_files(m, wildcards.horizon, "interpretation.parquet")
+            for p in fold_files(m, wildcards.horizon, "interpretation")
         ],
     output:
         folds=report(

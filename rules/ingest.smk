@@ -5,6 +5,9 @@
 # reruns these jobs; the same range and settings leave them up to date.
 
 
+include: "inputs/ingest.smk"
+
+
 rule ingest_fred:
     output:
         marker=f"{RESULTS}/ingest/fred/{{fred_series}}.json",

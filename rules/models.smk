@@ -2,9 +2,12 @@
 # (model, fold), and the warehouse copy of the fold table.
 
 
+include: "inputs/models.smk"
+
+
 checkpoint walk_forward_folds:
     input:
-        export_parquet,
+        rules.export_training.output.parquet,
     output:
         table=report(
             f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
@@ -29,8 +32,7 @@ checkpoint walk_forward_folds:
 rule load_folds:
     input:
         tables=expand(
-            f"{RESULTS}/folds/{{horizon}}/fold_table.csv",
-            horizon=sorted(config["horizons"]),
+            rules.walk_forward_folds.output.table, horizon=sorted(config["horizons"])
         ),
     output:
         marker=f"{RESULTS}/warehouse/training/walk_forward_folds.json",
@@ -79,7 +81,7 @@ rule fit_fold:
     input:
         data=ancient_export,
         folds=fold_table,
-        params=f"{RESULTS}/models/{{model}}/{{horizon}}/best_params.json",
+        params=rules.tune.output.params,
     output:
         model=directory(f"{RESULTS}/models/{{model}}/{{horizon}}/fold_{{fold}}/model"),
         predictions=f"{RESULTS}/models/{{model}}/{{horizon}}/fold_{{fold}}/predictions.parquet",

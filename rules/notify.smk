@@ -17,7 +17,7 @@ envvars:
 
 rule notify_alerts:
     input:
-        alerts=f"{RESULTS}/publish/alerts.json",
+        alerts=rules.alerts.output.json,
     output:
         report=NOTIFY_REPORT,
     log:

@@ -2,17 +2,26 @@
 # API views on top of them, the alerts file and the static site (docs/site.md).
 
 
+include: "inputs/publish.smk"
+
+
 rule upload_forecasts:
     input:
         oos=lambda wildcards: [
-            f"{RESULTS}/models/{m}/{h}/oos_calibrated.parquet"
+            path
             for h in sorted(config["horizons"])
-            for m in PUBLISHED
+            for path in [
+                *expand(rules.calibrate.output.predictions, model=MODELS, horizon=h),
+                *expand(rules.ensemble.output.oos, horizon=h),
+            ]
         ],
         live=lambda wildcards: [
-            f"{RESULTS}/models/{m}/{h}/live/forecast.parquet"
+            path
             for h in sorted(config["horizons"])
-            for m in PUBLISHED
+            for path in [
+                *expand(rules.live_forecast.output.forecast, model=MODELS, horizon=h),
+                *expand(rules.ensemble.output.forecast, horizon=h),
+            ]
         ],
     output:
         marker=f"{RESULTS}/warehouse/forecasts/zl_forecasts_daily.json",
@@ -56,16 +65,10 @@ rule upload_explainers:
 
 rule upload_metrics:
     input:
-        overall=expand(
-            f"{RESULTS}/metrics/{{h}}/metrics.csv", h=sorted(config["horizons"])
-        ),
-        by_fold=expand(
-            f"{RESULTS}/metrics/{{h}}/metrics_by_fold.csv",
-            h=sorted(config["horizons"]),
-        ),
+        overall=expand(rules.metrics.output.overall, horizon=sorted(config["horizons"])),
+        by_fold=expand(rules.metrics.output.by_fold, horizon=sorted(config["horizons"])),
         by_regime=expand(
-            f"{RESULTS}/metrics/{{h}}/metrics_by_regime.csv",
-            h=sorted(config["horizons"]),
+            rules.metrics.output.by_regime, horizon=sorted(config["horizons"])
         ),
     output:
         marker=f"{RESULTS}/warehouse/forecasts/zl_backtest_metrics.json",
@@ -89,7 +92,7 @@ rule upload_metrics:
 rule upload_verdicts:
     input:
         verdicts=expand(
-            f"{RESULTS}/metrics/{{h}}/verdicts.csv", h=sorted(config["horizons"])
+            rules.metrics.output.verdicts, horizon=sorted(config["horizons"])
         ),
     output:
         marker=f"{RESULTS}/warehouse/forecasts/zl_backtest_verdicts.json",

@@ -3,6 +3,9 @@
 # object at once. Every output is a JSON marker describing what was done in the warehouse.
 
 
+include: "inputs/warehouse.smk"
+
+
 rule load_raw:
     input:
         sample_inputs,
