@@ -1,6 +1,7 @@
 # Config validation, the names and paths every rule file shares, and wildcard constraints.
 # Input functions live beside the rules that use them (rules/<stage>.smk).
 
+import itertools
 import os
 import sys
 from datetime import date
@@ -95,6 +96,19 @@ def markers(keys):
     for key in keys:
         paths.extend(assertion_markers() if key == ASSERTION_RESULTS else [marker(key)])
     return paths
+
+
+def outputs(pattern, **wildcards):
+    """``expand()`` for another rule's output (``rules.<rule>.output.<name>``): the paths for
+    every combination of ``wildcards`` values, in expand's order. expand() refuses the
+    storage flag a default storage provider adds (profiles/googlebatch); this applies the
+    wildcards as Snakemake does to a job's own files, keeping the flag."""
+    names = list(wildcards)
+    values = [v if isinstance(v, (list, tuple)) else [v] for v in wildcards.values()]
+    return [
+        pattern.apply_wildcards(dict(zip(names, combination)))
+        for combination in itertools.product(*values)
+    ]
 
 
 def assertion_markers():

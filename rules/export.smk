@@ -41,7 +41,7 @@ rule export:
 rule run_manifest:
     """What produced this run: config, package versions, git commit, data fingerprints."""
     input:
-        sidecars=expand(
+        sidecars=outputs(
             rules.export_training.output.sidecar, horizon=sorted(config["horizons"])
         ),
     output:

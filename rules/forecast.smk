@@ -73,11 +73,11 @@ rule live_forecast:
 
 rule ensemble:
     input:
-        models=expand(
-            rules.calibrate.output.predictions, model=MODELS, allow_missing=True
+        models=lambda w: outputs(
+            rules.calibrate.output.predictions, model=MODELS, horizon=w.horizon
         ),
-        live=expand(
-            rules.live_forecast.output.forecast, model=MODELS, allow_missing=True
+        live=lambda w: outputs(
+            rules.live_forecast.output.forecast, model=MODELS, horizon=w.horizon
         ),
         baselines=rules.baselines.output.predictions,
     output:
@@ -102,11 +102,11 @@ rule ensemble:
 rule forecast_table:
     input:
         # every model's live forecast, then the ensemble's (PUBLISHED's order)
-        forecasts=[
-            *expand(
-                rules.live_forecast.output.forecast, model=MODELS, allow_missing=True
+        forecasts=lambda w: [
+            *outputs(
+                rules.live_forecast.output.forecast, model=MODELS, horizon=w.horizon
             ),
-            rules.ensemble.output.forecast,
+            *outputs(rules.ensemble.output.forecast, horizon=w.horizon),
         ],
     output:
         parquet=f"{RESULTS}/forecast/{{horizon}}/forecast.parquet",

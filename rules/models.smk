@@ -31,7 +31,7 @@ checkpoint walk_forward_folds:
 
 rule load_folds:
     input:
-        tables=expand(
+        tables=outputs(
             rules.walk_forward_folds.output.table, horizon=sorted(config["horizons"])
         ),
     output:

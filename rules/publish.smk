@@ -11,16 +11,16 @@ rule upload_forecasts:
             path
             for h in sorted(config["horizons"])
             for path in [
-                *expand(rules.calibrate.output.predictions, model=MODELS, horizon=h),
-                *expand(rules.ensemble.output.oos, horizon=h),
+                *outputs(rules.calibrate.output.predictions, model=MODELS, horizon=h),
+                *outputs(rules.ensemble.output.oos, horizon=h),
             ]
         ],
         live=lambda wildcards: [
             path
             for h in sorted(config["horizons"])
             for path in [
-                *expand(rules.live_forecast.output.forecast, model=MODELS, horizon=h),
-                *expand(rules.ensemble.output.forecast, horizon=h),
+                *outputs(rules.live_forecast.output.forecast, model=MODELS, horizon=h),
+                *outputs(rules.ensemble.output.forecast, horizon=h),
             ]
         ],
     output:
@@ -65,9 +65,13 @@ rule upload_explainers:
 
 rule upload_metrics:
     input:
-        overall=expand(rules.metrics.output.overall, horizon=sorted(config["horizons"])),
-        by_fold=expand(rules.metrics.output.by_fold, horizon=sorted(config["horizons"])),
-        by_regime=expand(
+        overall=outputs(
+            rules.metrics.output.overall, horizon=sorted(config["horizons"])
+        ),
+        by_fold=outputs(
+            rules.metrics.output.by_fold, horizon=sorted(config["horizons"])
+        ),
+        by_regime=outputs(
             rules.metrics.output.by_regime, horizon=sorted(config["horizons"])
         ),
     output:
@@ -91,7 +95,7 @@ rule upload_metrics:
 
 rule upload_verdicts:
     input:
-        verdicts=expand(
+        verdicts=outputs(
             rules.metrics.output.verdicts, horizon=sorted(config["horizons"])
         ),
     output:

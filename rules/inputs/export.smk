@@ -6,5 +6,9 @@ def export_files():
     return [
         path
         for h in sorted(config["horizons"])
-        for path in expand(list(rules.export_training.output), horizon=h)
+        for output in (
+            rules.export_training.output.parquet,
+            rules.export_training.output.sidecar,
+        )
+        for path in outputs(output, horizon=h)
     ]

@@ -20,12 +20,10 @@ def ensemble_members():
 def calibrated_predictions(wildcards):
     """Every model's calibrated out-of-sample predictions, then the ensemble's."""
     return [
-        *expand(
-            rules.calibrate.output.predictions,
-            model=MODELS,
-            horizon=wildcards.horizon,
+        *outputs(
+            rules.calibrate.output.predictions, model=MODELS, horizon=wildcards.horizon
         ),
-        *expand(rules.ensemble.output.oos, horizon=wildcards.horizon),
+        *outputs(rules.ensemble.output.oos, horizon=wildcards.horizon),
     ]
 
 
@@ -34,12 +32,10 @@ def model_outputs():
     return [rules.load_folds.output.marker] + [
         path
         for h in sorted(config["horizons"])
-        for path in expand(
-            [
-                rules.metrics.output.overall,
-                rules.forecast_table.output.parquet,
-                rules.plots.output.fan,
-            ],
-            horizon=h,
+        for output in (
+            rules.metrics.output.overall,
+            rules.forecast_table.output.parquet,
+            rules.plots.output.fan,
         )
+        for path in outputs(output, horizon=h)
     ]

@@ -54,7 +54,9 @@ def ancient_export(wildcards):
     """The export as an input whose timestamp never triggers a rerun: fold and tuning jobs
     rerun on their own rows' fingerprints (params) instead, so new data costs only the
     folds it changes. (A copy: ancient() flags the path it is given.)"""
-    return ancient(expand(rules.export_training.output.parquet, **wildcards)[0])
+    return ancient(
+        outputs(rules.export_training.output.parquet, horizon=wildcards.horizon)[0]
+    )
 
 
 def fold_fingerprint(wildcards):
@@ -77,7 +79,7 @@ def fold_ids(horizon):
 def fold_files(model, horizon, output):
     """One of ``fit_fold``'s outputs (by name) for every fold of a (model, horizon)."""
     pattern = getattr(rules.fit_fold.output, output)
-    return expand(pattern, model=model, horizon=horizon, fold=fold_ids(horizon))
+    return outputs(pattern, model=model, horizon=horizon, fold=fold_ids(horizon))
 
 
 def all_fold_predictions(wildcards):

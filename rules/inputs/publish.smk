@@ -9,7 +9,7 @@ def all_shap_files(wildcards):
         for m in MODELS
         for path in [
             *fold_files(m, h, "shap"),
-            *expand(rules.live_forecast.output.shap, model=m, horizon=h),
+            *outputs(rules.live_forecast.output.shap, model=m, horizon=h),
         ]
     ]
 
