@@ -1,5 +1,6 @@
 """Snakemake adapter: fit one (model, fold), predict its test rows, explain them."""
 
+from zlflow.backtest import FitSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_fit_fold
 
@@ -8,13 +9,15 @@ main(
     run_fit_fold,
     data=snakemake.input.data,
     folds=snakemake.input.folds,
-    params=snakemake.input.params,
-    model=snakemake.wildcards.model,
-    horizon=snakemake.wildcards.horizon,
     fold=int(snakemake.wildcards.fold),
-    settings=snakemake.params.settings,
+    settings=FitSettings.from_rule(
+        snakemake.wildcards.model,
+        snakemake.wildcards.horizon,
+        snakemake.params.settings,
+        snakemake.threads,
+    ),
+    best_params=snakemake.input.params,
     fold_fingerprint=snakemake.params.fingerprint,
-    threads=snakemake.threads,
     model_dir=snakemake.output.model,
     predictions=snakemake.output.predictions,
     shap=snakemake.output.shap,

@@ -1,5 +1,6 @@
 """Snakemake adapter: train on all known targets and forecast from the latest date."""
 
+from zlflow.backtest import FitSettings, LiveSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_live_forecast
 
@@ -7,15 +8,19 @@ main(
     snakemake.log[0],
     run_live_forecast,
     data=snakemake.input.data,
-    params=snakemake.input.params,
     history=snakemake.input.history,
-    model=snakemake.wildcards.model,
-    horizon=snakemake.wildcards.horizon,
-    horizon_days=snakemake.params.horizon_days,
-    exchange=snakemake.params.exchange,
-    settings=snakemake.params.settings,
-    calibration=snakemake.params.calibration,
-    threads=snakemake.threads,
+    settings=LiveSettings(
+        fit=FitSettings.from_rule(
+            snakemake.wildcards.model,
+            snakemake.wildcards.horizon,
+            snakemake.params.settings,
+            snakemake.threads,
+        ),
+        horizon_days=snakemake.params.horizon_days,
+        calibration=snakemake.params.calibration,
+        exchange=snakemake.params.exchange,
+    ),
+    best_params=snakemake.input.params,
     model_dir=snakemake.output.model,
     forecast=snakemake.output.forecast,
     shap=snakemake.output.shap,

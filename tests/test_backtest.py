@@ -9,11 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zlflow.backtest import LIVE_FOLD, calibration_context, fit_fold, live_forecast
+from zlflow.backtest import (
+    LIVE_FOLD,
+    FitSettings,
+    LiveSettings,
+    calibration_context,
+    fit_fold,
+    live_forecast,
+)
 from zlflow.baselines import fold_baselines
 from zlflow.calibrate import CalibrationSettings, calibrate_online
 from zlflow.export import feature_columns
 from zlflow.folds import FoldSpec, fold_rows, make_folds
+from zlflow.loading import write_parquet_atomic
 from zlflow.models import get_model
 from zlflow.tuning import tune, tuning_rows
 from zlflow.warehouse.duckdb import DuckDBWarehouse
@@ -47,25 +55,18 @@ def folds(training: tuple[pd.DataFrame, list[str]]) -> pd.DataFrame:
     return make_folds(training[0], SPEC, 21)
 
 
+SETTINGS = FitSettings("lgbm", "1m", tuple(QUANTILES), seed=7, threads=1, params=PARAMS)
+
+
 def run_fold(
     frame: pd.DataFrame, features: list[str], fold: dict[str, Any], out: Path
 ) -> pd.DataFrame:
-    fit_fold(
-        frame,
-        features,
-        fold,
-        model="lgbm",
-        horizon="1m",
-        quantiles=QUANTILES,
-        params=PARAMS,
-        seed=7,
-        threads=1,
-        model_dir=out / "model",
-        predictions_path=out / "pred.parquet",
-        shap_path=out / "shap.parquet",
-        data_sha="fixed",
-    )
-    return pd.read_parquet(out / "pred.parquet")
+    """One fold fit, saved and written under ``out`` as the job does; its predictions."""
+    fit = fit_fold(frame, features, fold, SETTINGS, data_sha="fixed")
+    fit.model.save(out / "model")
+    write_parquet_atomic(fit.predictions, out / "pred.parquet")
+    write_parquet_atomic(fit.shap, out / "shap.parquet")
+    return fit.predictions
 
 
 def model_bytes(directory: Path) -> dict[str, bytes]:
@@ -194,21 +195,16 @@ def test_live_forecast_trains_on_known_targets_and_is_calibrated(
     history = calibrate_online(
         calibration_context(oos, frame, 21), QUANTILES, CalibrationSettings()
     )
-    forecast = live_forecast(
+    fit, forecast = live_forecast(
         frame,
         features,
         history,
-        model="lgbm",
-        horizon="1m",
-        horizon_days=21,
-        quantiles=QUANTILES,
-        params=PARAMS,
-        seed=7,
-        threads=1,
-        calibration={"min_history": 50},
-        model_dir=tmp_path / "live",
+        LiveSettings(SETTINGS, 21, {"min_history": 50}, "CBOT_Agriculture"),
         data_sha="fixed",
     )
+    assert fit.version == forecast["model_version"].iloc[0]
+    assert len(fit.shap) == len(features)  # the latest row's driver per feature
+    assert forecast["target_date"].iloc[0] > forecast["as_of_date"].iloc[0]
     assert len(forecast) == 1
     row = forecast.iloc[0]
     assert row["as_of_date"] == frame["trade_date"].max()

@@ -1,6 +1,7 @@
 """Walk-forward backtest steps: fit one fold, and the live forecast.
 
-Each function reads the exported training frame and writes plain files, so Snakemake
+Both take the exported training frame and a settings object and return frames (and the
+fitted model); the jobs in ``zlflow.jobs.models`` read and write the files, so Snakemake
 runs one job per (model, fold) and reruns only what changed.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,8 @@ from zlflow.errors import ZlflowError
 from zlflow.explain import contributions_long, weights_long
 from zlflow.export import feature_columns
 from zlflow.folds import fold_rows
-from zlflow.loading import write_parquet_atomic
 from zlflow.models import get_model
-from zlflow.models.base import dated_features, quantile_column
+from zlflow.models.base import ForecastModel, dated_features, quantile_column
 from zlflow.volatility import ewma_sigma
 
 LIVE_FOLD = -1
@@ -88,118 +89,183 @@ def prediction_frame(
     return out
 
 
+@dataclass(frozen=True)
+class FitSettings:
+    """One model fit: which model, at which horizon, with which parameters and seed.
+
+    Every field but ``threads`` goes into the fitted model's ``model_version``. A fold job
+    and the live job build it from their rule (``from_rule``), then add the tuned
+    parameters read from ``best_params.json`` (``tuned``).
+    """
+
+    model: str
+    horizon: str
+    quantiles: tuple[float, ...]
+    seed: int
+    threads: int = 1
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_rule(
+        cls, model: str, horizon: str, settings: Mapping[str, Any], threads: int
+    ) -> FitSettings:
+        """From the model rules' ``settings`` params value (quantiles and seed)."""
+        return cls(model, horizon, tuple(settings["quantiles"]), int(settings["seed"]), threads)
+
+    def tuned(self, best_params: str | Path) -> FitSettings:
+        """With the parameters the tune job chose (its ``best_params.json``)."""
+        return replace(self, params=json.loads(Path(best_params).read_text())["params"])
+
+    def version(self, fold: int | str, data_sha: str) -> str:
+        return model_version(
+            self.model,
+            dict(self.params),
+            {
+                "quantiles": list(self.quantiles),
+                "seed": self.seed,
+                "fold": fold,
+                "horizon": self.horizon,
+            },
+            data_sha,
+        )
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """The live forecast: a fit on every known target, calibrated after the backtest rows."""
+
+    fit: FitSettings
+    horizon_days: int
+    calibration: Mapping[str, Any]
+    exchange: str  # whose sessions count to the target date
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted model and what it says about its rows; the job saves and writes them."""
+
+    model: ForecastModel
+    version: str
+    predictions: pd.DataFrame
+    shap: pd.DataFrame
+    interpretation: pd.DataFrame | None
+
+
+def fit_and_explain(
+    settings: FitSettings,
+    known: pd.DataFrame,
+    rows: pd.DataFrame,
+    history: pd.DataFrame,
+    features: list[str],
+    *,
+    fold: int,
+    version: str,
+    interpret: bool,
+) -> Fit:
+    """What a fold fit and the live forecast share: train on ``known`` rows (targets
+    realised), then predict and explain ``rows`` with the feature rows before them
+    (``history``) as the sequence models' look-back."""
+    x_known, x_rows = dated_features(known, features), dated_features(rows, features)
+    past = dated_features(history, features)
+    fitted = get_model(settings.model)(
+        list(settings.quantiles), settings.params, seed=settings.seed, threads=settings.threads
+    )
+    fitted.fit(x_known, known["target_log_return"].set_axis(x_known.index))
+    predictions = prediction_frame(
+        rows,
+        list(settings.quantiles),
+        fitted.predict_quantiles(x_rows, past),
+        fitted.predict_p_up(x_rows, past),
+        fold=fold,
+        model=settings.model,
+        horizon=settings.horizon,
+        version=version,
+    )
+    labels = {"horizon": settings.horizon, "model_version": version}
+    dates = rows["trade_date"]
+    shap = contributions_long(fitted.explain(x_rows, past), dates, settings.model, fold)
+    interpretation = None
+    if interpret:
+        weights = fitted.interpretation(x_rows, past)
+        interpretation = weights_long(weights, dates, settings.model, fold).assign(**labels)
+    return Fit(fitted, version, predictions, shap.assign(**labels), interpretation)
+
+
 def fit_fold(
     frame: pd.DataFrame,
     features: list[str],
     fold: Mapping[str, Any],
-    *,
-    model: str,
-    horizon: str,
-    quantiles: Sequence[float],
-    params: Mapping[str, Any],
-    seed: int,
-    threads: int,
-    model_dir: str | Path,
-    predictions_path: str | Path,
-    shap_path: str | Path,
+    settings: FitSettings,
     data_sha: str,
-    interpretation_path: str | Path | None = None,
-) -> dict[str, Any]:
-    """Train on the fold's training rows, predict its test rows, explain the median."""
+) -> Fit:
+    """Train on the fold's training rows, predict its test rows, explain the median.
+
+    ``data_sha`` versions the model with the data it read (the fold's fingerprint).
+    """
     train, test = fold_rows(frame, fold)
-    history = dated_features(frame[frame["trade_date"] < fold["test_start"]], features)
-    x_train, x_test = dated_features(train, features), dated_features(test, features)
-    version = model_version(
-        model,
-        params,
-        {"quantiles": list(quantiles), "seed": seed, "fold": int(fold["fold"]), "horizon": horizon},
-        data_sha,
-    )
-    fitted = get_model(model)(quantiles, params, seed=seed, threads=threads)
-    fitted.fit(x_train, train["target_log_return"].set_axis(x_train.index))
-    fitted.save(Path(model_dir))
-    predictions = prediction_frame(
+    number = int(fold["fold"])
+    history = frame[frame["trade_date"] < fold["test_start"]]
+    return fit_and_explain(
+        settings,
+        train,
         test,
-        quantiles,
-        fitted.predict_quantiles(x_test, history),
-        fitted.predict_p_up(x_test, history),
-        fold=int(fold["fold"]),
-        model=model,
-        horizon=horizon,
-        version=version,
+        history,
+        features,
+        fold=number,
+        version=settings.version(number, data_sha),
+        interpret=True,
     )
-    write_parquet_atomic(predictions, predictions_path)
-    wide = fitted.explain(x_test, history)
-    write_parquet_atomic(
-        contributions_long(wide, test["trade_date"], model, int(fold["fold"])).assign(
-            horizon=horizon, model_version=version
-        ),
-        shap_path,
-    )
-    if interpretation_path is not None:
-        weights = weights_long(
-            fitted.interpretation(x_test, history), test["trade_date"], model, int(fold["fold"])
-        )
-        write_parquet_atomic(
-            weights.assign(horizon=horizon, model_version=version), interpretation_path
-        )
-    return {
-        "fold": int(fold["fold"]),
-        "train_rows": len(train),
-        "test_rows": len(test),
-        "model_version": version,
-    }
 
 
 def live_forecast(
     frame: pd.DataFrame,
     features: list[str],
-    history: pd.DataFrame,
-    *,
-    model: str,
-    horizon: str,
-    horizon_days: int,
-    quantiles: Sequence[float],
-    params: Mapping[str, Any],
-    seed: int,
-    threads: int,
-    calibration: Mapping[str, Any],
-    model_dir: str | Path,
+    backtest: pd.DataFrame,
+    settings: LiveSettings,
     data_sha: str,
-) -> pd.DataFrame:
+) -> tuple[Fit, pd.DataFrame]:
     """Train on every row whose target is known; forecast from the latest feature date.
 
-    ``history``: the walk-forward out-of-sample predictions. The live row is calibrated
+    ``backtest``: the walk-forward out-of-sample predictions. The live row is calibrated
     online after them, exactly like a backtest row: from the outcomes matured by its date,
-    with the conformal and direction state carried to it.
+    with the conformal and direction state carried to it. Returns the fit (its raw row and
+    drivers) and the calibrated, priced forecast with its target date: ``horizon_days``
+    sessions of ``settings.exchange`` after the latest date.
     """
+    fit = settings.fit
     known = frame[frame["target_date"].notna()]
     latest = frame.iloc[[-1]]
-    x_known, x_latest = dated_features(known, features), dated_features(latest, features)
-    earlier = dated_features(frame.iloc[:-1], features)
-    version = model_version(
-        model,
-        params,
-        {"quantiles": list(quantiles), "seed": seed, "fold": "live", "horizon": horizon},
-        data_sha,
-    )
-    fitted = get_model(model)(quantiles, params, seed=seed, threads=threads)
-    fitted.fit(x_known, known["target_log_return"].set_axis(x_known.index))
-    fitted.save(Path(model_dir))
-    raw = prediction_frame(
+    result = fit_and_explain(
+        fit,
+        known,
         latest,
-        quantiles,
-        fitted.predict_quantiles(x_latest, earlier),
-        fitted.predict_p_up(x_latest, earlier),
+        frame.iloc[:-1],
+        features,
         fold=LIVE_FOLD,
-        model=model,
-        horizon=horizon,
-        version=version,
+        version=fit.version("live", data_sha),
+        interpret=False,
     )
-    rows = pd.concat([uncalibrated(history), raw], ignore_index=True)
-    rows = calibration_context(rows.drop(columns="sigma"), frame, horizon_days)
-    calibrated = calibrate_online(rows, quantiles, CalibrationSettings.from_config(calibration))
-    return priced(calibrated[calibrated["fold"] == LIVE_FOLD], quantiles, horizon_days)
+    rows = pd.concat([uncalibrated(backtest), result.predictions], ignore_index=True)
+    rows = calibration_context(rows.drop(columns="sigma"), frame, settings.horizon_days)
+    quantiles = list(fit.quantiles)
+    calibrated = calibrate_online(
+        rows, quantiles, CalibrationSettings.from_config(settings.calibration)
+    )
+    forecast = priced(calibrated[calibrated["fold"] == LIVE_FOLD], quantiles, settings.horizon_days)
+    forecast["target_date"] = target_date(
+        settings.exchange, pd.Timestamp(forecast["as_of_date"].iloc[0]), settings.horizon_days
+    )
+    return result, forecast
+
+
+def target_date(exchange: str, as_of: pd.Timestamp, horizon_days: int) -> pd.Timestamp:
+    """The session ``horizon_days`` sessions of ``exchange`` after ``as_of``."""
+    from zlflow.calendar import trading_days  # the exchange calendars cost 0.2 s
+
+    sessions = trading_days(
+        exchange, str(as_of.date()), str((as_of + pd.Timedelta(days=3 * horizon_days + 14)).date())
+    )
+    return sessions[sessions > as_of][horizon_days - 1]
 
 
 def calibration_context(

@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 
 from zlflow.backtest import (
     LIVE_FOLD,
+    FitSettings,
+    LiveSettings,
     calibration_context,
     fit_fold,
     live_forecast,
@@ -24,7 +26,6 @@ from zlflow.backtest import (
 from zlflow.baselines import BASELINE_MODELS, fold_baselines
 from zlflow.calibrate import CalibrationSettings, calibrate_online
 from zlflow.ensemble import ENSEMBLE, combine
-from zlflow.explain import contributions_long
 from zlflow.export import fingerprint
 from zlflow.folds import (
     FoldSpec,
@@ -39,7 +40,6 @@ from zlflow.loading import load_frame, write_parquet_atomic
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.metrics import evaluate, interval_levels
 from zlflow.models import get_model
-from zlflow.models.base import dated_features
 from zlflow.tuning import tune
 from zlflow.verdicts import pit_table, reliability_table, summary_lines, verdict_table
 
@@ -159,13 +159,10 @@ def run_tune(
 def run_fit_fold(
     data: str,
     folds: str,
-    params: str,
-    model: str,
-    horizon: str,
     fold: int,
-    settings: Mapping[str, Any],
+    settings: FitSettings,
+    best_params: str,
     fold_fingerprint: str,
-    threads: int,
     model_dir: str,
     predictions: str,
     shap: str,
@@ -176,24 +173,15 @@ def run_fit_fold(
     row = table[table["fold"] == fold]
     if row.empty:
         raise KeyError(f"fold {fold} is not in {folds}")
-    best = json.loads(Path(params).read_text())["params"]
-    summary = fit_fold(
-        frame,
-        features,
-        row.iloc[0].to_dict(),
-        model=model,
-        horizon=horizon,
-        quantiles=settings["quantiles"],
-        params=best,
-        seed=settings["seed"],
-        threads=threads,
-        model_dir=model_dir,
-        predictions_path=predictions,
-        shap_path=shap,
-        data_sha=fold_fingerprint,
-        interpretation_path=interpretation,
+    fit = fit_fold(
+        frame, features, row.iloc[0].to_dict(), settings.tuned(best_params), fold_fingerprint
     )
-    log.info("fold %s: %s", fold, summary)
+    fit.model.save(Path(model_dir))
+    write_parquet_atomic(fit.predictions, predictions)
+    write_parquet_atomic(fit.shap, shap)
+    assert fit.interpretation is not None
+    write_parquet_atomic(fit.interpretation, interpretation)
+    log.info("fold %s: %d test rows, model %s", fold, len(fit.predictions), fit.version)
 
 
 def run_calibrate(
@@ -299,63 +287,25 @@ def run_ensemble(
 
 def run_live_forecast(
     data: str,
-    params: str,
     history: str,
-    model: str,
-    horizon: str,
-    horizon_days: int,
-    exchange: str,
-    settings: Mapping[str, Any],
-    calibration: Mapping[str, Any],
-    threads: int,
+    settings: LiveSettings,
+    best_params: str,
     model_dir: str,
     forecast: str,
     shap: str,
 ) -> None:
     frame, features = read_training(data)
-    best = json.loads(Path(params).read_text())["params"]
-    result = live_forecast(
-        frame,
-        features,
-        pd.read_parquet(history),
-        model=model,
-        horizon=horizon,
-        horizon_days=horizon_days,
-        quantiles=settings["quantiles"],
-        params=best,
-        seed=settings["seed"],
-        threads=threads,
-        calibration=calibration,
-        model_dir=model_dir,
-        data_sha=_data_sha(data),
-    )
-    as_of = pd.Timestamp(result["as_of_date"].iloc[0])
-    from zlflow.calendar import trading_days  # the exchange calendars cost 0.2 s
-
-    sessions = trading_days(
-        exchange, str(as_of.date()), str((as_of + pd.Timedelta(days=3 * horizon_days + 14)).date())
-    )
-    result["target_date"] = sessions[sessions > as_of][horizon_days - 1]
+    live = replace(settings, fit=settings.fit.tuned(best_params))
+    fit, result = live_forecast(frame, features, pd.read_parquet(history), live, _data_sha(data))
+    fit.model.save(Path(model_dir))
     write_parquet_atomic(result, forecast)
-    fitted = get_model(model).load(Path(model_dir))
-    latest = frame.iloc[[-1]]
-    write_parquet_atomic(
-        contributions_long(
-            fitted.explain(
-                dated_features(latest, features), dated_features(frame.iloc[:-1], features)
-            ),
-            latest["trade_date"],
-            model,
-            -1,
-        ).assign(horizon=horizon, model_version=result["model_version"].iloc[0]),
-        shap,
-    )
+    write_parquet_atomic(fit.shap, shap)
     row = result.iloc[0]
     log.info(
         "live %s %s forecast from %s to %s: median %.4f, p_up %.3f (model %.3f, direction "
         "skill on earlier outcomes %s), price median %.2f",
-        model,
-        horizon,
+        live.fit.model,
+        live.fit.horizon,
         row["as_of_date"].date(),
         row["target_date"].date(),
         row["q50"],
