@@ -9,10 +9,9 @@ import pytest
 from zlflow.folds import (
     FoldError,
     FoldSpec,
-    carry_fingerprints,
-    changed_dates,
     fold_rows,
     make_folds,
+    rows_fingerprint,
 )
 
 HORIZON = 21
@@ -91,33 +90,31 @@ def test_impossible_settings_are_clear_errors(overrides: dict[str, object], mess
         make_folds(frame(), spec(**overrides), HORIZON)
 
 
-def test_changed_dates_ignores_float_noise_but_not_real_changes() -> None:
-    old = frame(200).assign(feature=np.linspace(0.1, 2.0, 200), label="a")
-    new = old.copy()
-    new["feature"] = new["feature"] * (1 + 1e-15)  # last-bit noise from a window sum
-    assert changed_dates(new, old) == set()
-    new.loc[10, "feature"] += 1e-6
-    new.loc[20, "label"] = "b"
-    appended = pd.concat([new, frame(201).tail(1).assign(feature=3.0, label="a")])
-    assert changed_dates(appended, old) == {
-        new.loc[10, "trade_date"],
-        new.loc[20, "trade_date"],
-        appended["trade_date"].iloc[-1],
-    }
-    assert changed_dates(new, None) is None
-    assert changed_dates(new.drop(columns="label"), old) is None
+def test_fingerprints_ignore_float_noise_but_not_real_changes() -> None:
+    rows = frame(200).assign(feature=np.linspace(0.1, 2.0, 200), tiny=1e-14, label="a")
+    base = rows_fingerprint(rows)
+    # last-bit noise from a window sum, and noise below the absolute floor
+    noisy = rows.assign(feature=rows["feature"] * (1 + 1e-15), tiny=rows["tiny"] * 3)
+    assert rows_fingerprint(noisy) == base
+    assert rows_fingerprint(rows.sample(frac=1, random_state=0)) == base  # row order
+    revised = rows.copy()
+    revised.loc[10, "feature"] *= 1 + 1e-5  # a revision far smaller than a price tick
+    relabelled = rows.copy()
+    relabelled.loc[20, "label"] = "b"
+    appended = pd.concat([rows, frame(201).tail(1).assign(feature=3.0, tiny=0.0, label="a")])
+    found = {rows_fingerprint(r) for r in (revised, relabelled, appended, rows.iloc[1:])}
+    assert base not in found and len(found) == 4
 
 
 def test_folds_keep_their_fingerprint_unless_their_rows_change() -> None:
+    """Computed from the export alone, with no state kept from earlier runs."""
     data = frame().assign(feature=1.0)
     before = make_folds(data, spec(), HORIZON)
-    revised = data.copy()
+    revised = data.assign(feature=data["feature"] * (1 + 1e-15))  # noise everywhere
     fold1 = before.iloc[1]
     inside = revised["trade_date"] == fold1["test_end"]
     revised.loc[inside, "feature"] = 2.0
-    after = carry_fingerprints(
-        make_folds(revised, spec(), HORIZON), before, changed_dates(revised, data)
-    )
+    after = make_folds(revised, spec(), HORIZON)
     same = after["fingerprint"] == before["fingerprint"]
     # Expanding windows: the revised date is in fold 1's test window, in fold 2's purge gap
     # (not read: same rows, same fingerprint) and in every later fold's training rows.

@@ -126,59 +126,35 @@ def make_folds(frame: pd.DataFrame, spec: FoldSpec, horizon_days: int) -> pd.Dat
     return table
 
 
-def changed_dates(
-    new: pd.DataFrame, old: pd.DataFrame | None, rtol: float = 1e-9, atol: float = 1e-12
-) -> set[pd.Timestamp] | None:
-    """Trade dates whose row differs between two exports (None: no usable previous export).
-
-    Floats compare with a tolerance: warehouse window sums may differ in the last bits
-    when the partition changes (DuckDB's summation order follows the partition size), and
-    that is not a change in the data.
-    """
-    if old is None or list(old.columns) != list(new.columns):
-        return None
-    merged = new.merge(old, on="trade_date", how="outer", suffixes=("", "__old"), indicator=True)
-    changed = merged["_merge"] != "both"
-    for column in new.columns:
-        if column == "trade_date":
-            continue
-        a, b = merged[column], merged[f"{column}__old"]
-        both_missing = a.isna() & b.isna()
-        if pd.api.types.is_float_dtype(a) and pd.api.types.is_float_dtype(b):
-            x, y = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
-            close = np.isclose(x, y, rtol=rtol, atol=atol)
-            changed |= ~(pd.Series(close, index=merged.index) | both_missing)
-        else:
-            changed |= ~((a == b).fillna(False) | both_missing)
-    return set(pd.to_datetime(merged.loc[changed, "trade_date"]))
+# Floats are hashed at this relative precision (about six significant digits), and values
+# below the absolute floor as zero: warehouse window sums differ in their last bits when the
+# partition changes (DuckDB's summation order follows the partition size), which is not a
+# change in the data, while any real revision (a tick, a revised release) moves a value by
+# far more. A value sitting on a rounding boundary can still flip: a spurious rerun of one
+# fold, never a stale one.
+FINGERPRINT_BITS = 20
+FINGERPRINT_FLOOR = 1e-12
 
 
-def carry_fingerprints(
-    table: pd.DataFrame, previous: pd.DataFrame | None, changed: set[pd.Timestamp] | None
-) -> pd.DataFrame:
-    """Keep a fold's previous fingerprint when its bounds and every row in it are unchanged."""
-    if previous is None or changed is None:
-        return table
-    bounds = ["train_start", "train_end", "test_start", "test_end"]
-    old = previous.set_index("fold")
-    table = table.copy()
-    for i, fold in table.iterrows():
-        if fold["fold"] not in old.index:
-            continue
-        same_bounds = all(old.loc[fold["fold"], b] == fold[b] for b in bounds)
-        touched = any(fold["train_start"] <= d <= fold["test_end"] for d in changed)
-        if same_bounds and not touched:
-            table.loc[i, "fingerprint"] = old.loc[fold["fold"], "fingerprint"]
-    return table
+def tolerant_floats(values: np.ndarray) -> np.ndarray:
+    """``values`` rounded to ``FINGERPRINT_BITS`` significant bits; tiny values to zero."""
+    x = np.where(np.abs(values) < FINGERPRINT_FLOOR, 0.0, values)
+    mantissa, exponent = np.frexp(x)
+    scale = float(2**FINGERPRINT_BITS)
+    return np.ldexp(np.round(mantissa * scale) / scale, exponent)
 
 
 def rows_fingerprint(rows: pd.DataFrame) -> str:
     """Content hash of the rows a fold (or the tuning) reads, independent of other rows.
 
     A fold's jobs take it as a Snakemake params value, so new or revised data reruns
-    exactly the folds whose windows hold changed rows.
+    exactly the folds whose windows hold changed rows. It is computed from the export
+    alone (no memory of earlier runs): floats enter at ``tolerant_floats`` precision.
     """
     ordered = rows.sort_values("trade_date")[sorted(rows.columns)].reset_index(drop=True)
+    for column in ordered.columns:
+        if pd.api.types.is_float_dtype(ordered[column]):
+            ordered[column] = tolerant_floats(ordered[column].to_numpy(dtype=float))
     digest = hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes())
     digest.update(",".join(ordered.columns).encode())
     return digest.hexdigest()[:16]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -29,8 +28,6 @@ from zlflow.ensemble import ENSEMBLE, combine
 from zlflow.export import fingerprint
 from zlflow.folds import (
     FoldSpec,
-    carry_fingerprints,
-    changed_dates,
     make_folds,
     read_folds,
     rows_fingerprint,
@@ -55,28 +52,8 @@ def run_folds(
 ) -> None:
     frame, _ = read_training(data)
     folds = make_folds(frame, FoldSpec.from_config(settings), horizon_days)
-    # The previous run's export and fingerprints, kept beside the outputs (not declared, so
-    # Snakemake leaves them alone): folds whose rows did not change keep their fingerprint.
-    state = Path(table).parent / ".state"
-    previous = (
-        read_training(state / "export.parquet")[0] if (state / "export.parquet").exists() else None
-    )
-    changed = changed_dates(frame, previous)
-    old_table = (
-        read_folds(state / "fold_table.csv") if (state / "fold_table.csv").exists() else None
-    )
-    folds = carry_fingerprints(folds, old_table, changed)
     cutoff = folds["test_start"].min()
     tuning = frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
-    tuning_fingerprint = rows_fingerprint(tuning)
-    if changed is not None and (state / "fold_table.json").exists():
-        old = json.loads((state / "fold_table.json").read_text())
-        if old["tuning_cutoff"] == str(cutoff.date()) and not any(d < cutoff for d in changed):
-            tuning_fingerprint = old["tuning_fingerprint"]
-    log.info(
-        "changed rows since the previous export: %s",
-        "all (no previous export)" if changed is None else len(changed),
-    )
     Path(table).parent.mkdir(parents=True, exist_ok=True)
     folds.to_csv(table + ".tmp", index=False, date_format="%Y-%m-%d")
     Path(table + ".tmp").replace(table)
@@ -85,17 +62,9 @@ def run_folds(
         {
             "folds": len(folds),
             "tuning_cutoff": str(cutoff.date()),
-            "tuning_fingerprint": tuning_fingerprint,
+            "tuning_fingerprint": rows_fingerprint(tuning),
         },
     )
-    state.mkdir(exist_ok=True)
-    for source, name in (
-        (data, "export.parquet"),
-        (table, "fold_table.csv"),
-        (sidecar, "fold_table.json"),
-    ):
-        shutil.copyfile(source, state / f".{name}.tmp")
-        (state / f".{name}.tmp").replace(state / name)
     log.info(
         "%d folds, first test %s, last test end %s",
         len(folds),
