@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 # The files that take longest (seconds of one worker's time at e3b7b8b, BENCHMARKS.md
-# "Test suite"), in the order `make test` should start them: the daily replay (490; 408
-# at b741909, four days), the workflow (460), the BigQuery workflow (200), live ingestion
+# "Test suite"), in the order `make test` should start them: the daily replay (490; 290
+# at 3cb12b7, three days), the workflow (460), the BigQuery workflow (200), live ingestion
 # (160), the BigQuery backend (130), write-audit-publish (100), ZetaSQL (60).
 LONGEST_FIRST = (
     "test_daily_replay.py",
