@@ -1,5 +1,5 @@
 # Config validation, the names and paths every rule file shares, and wildcard constraints.
-# Input functions live beside the rules that use them (rules/<stage>.smk).
+# Input functions live beside the rules that use them (rules/inputs/<stage>.smk).
 
 import itertools
 import os
