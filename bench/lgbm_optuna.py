@@ -26,7 +26,7 @@ from common import ROOT, dated_features, emit, ensure_export, median
 from zlflow.backtest import read_training
 from zlflow.folds import fold_rows, read_folds
 from zlflow.models.lgbm import LightGBMForecaster
-from zlflow.tuning import tune
+from zlflow.tuning import TuneSettings, tune
 
 
 def main() -> None:
@@ -79,19 +79,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="zlflow-bench-optuna-") as scratch:
         storage = Path(scratch) / "optuna.sqlite3"
         started = time.perf_counter()
-        result = tune(
-            LightGBMForecaster,
-            frame,
-            features,
-            quantiles,
-            cutoff,
-            storage=storage,
-            n_trials=args.trials,
-            timeout_s=None,
-            seed=seed,
-            validation_sessions=config["tuning"]["validation_sessions"],
+        settings = TuneSettings(
+            LightGBMForecaster.name,
+            tuple(quantiles),
+            seed,
+            args.trials,
+            config["tuning"]["validation_sessions"],
             threads=2,
         )
+        result = tune(frame, features, cutoff, settings, storage)
         total = time.perf_counter() - started
         study = optuna.load_study(study_name=result["study"], storage=f"sqlite:///{storage}")
         durations = [t.duration.total_seconds() for t in study.trials if t.duration]

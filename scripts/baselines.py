@@ -1,5 +1,6 @@
 """Snakemake adapter: naive and GARCH baselines for every fold and today, calibrated."""
 
+from zlflow.forecast import CalibrateSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_baselines
 
@@ -8,9 +9,11 @@ main(
     run_baselines,
     data=snakemake.input.data,
     folds=snakemake.input.folds,
-    horizon=snakemake.wildcards.horizon,
-    horizon_days=snakemake.params.horizon_days,
-    settings=snakemake.params.settings,
-    calibration=snakemake.params.calibration,
+    settings=CalibrateSettings.from_rule(
+        snakemake.wildcards.horizon,
+        snakemake.params.horizon_days,
+        snakemake.params.settings,
+        snakemake.params.calibration,
+    ),
     output=snakemake.output.predictions,
 )

@@ -1,5 +1,6 @@
 """Snakemake adapter: calibrate a model's fold predictions online, from matured outcomes."""
 
+from zlflow.forecast import CalibrateSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_calibrate
 
@@ -8,8 +9,11 @@ main(
     run_calibrate,
     data=snakemake.input.data,
     predictions=list(snakemake.input.predictions),
-    settings=snakemake.params.settings,
-    calibration=snakemake.params.calibration,
-    horizon_days=snakemake.params.horizon_days,
+    settings=CalibrateSettings.from_rule(
+        snakemake.wildcards.horizon,
+        snakemake.params.horizon_days,
+        snakemake.params.settings,
+        snakemake.params.calibration,
+    ),
     output=snakemake.output.predictions,
 )

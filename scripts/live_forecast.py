@@ -1,6 +1,7 @@
 """Snakemake adapter: train on all known targets and forecast from the latest date."""
 
 from zlflow.backtest import FitSettings, LiveSettings
+from zlflow.calibrate import CalibrationSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_live_forecast
 
@@ -17,7 +18,7 @@ main(
             snakemake.threads,
         ),
         horizon_days=snakemake.params.horizon_days,
-        calibration=snakemake.params.calibration,
+        calibration=CalibrationSettings.from_config(snakemake.params.calibration),
         exchange=snakemake.params.exchange,
     ),
     best_params=snakemake.input.params,

@@ -2,14 +2,14 @@
 
 from zlflow.jobs import main
 from zlflow.jobs.models import run_metrics
+from zlflow.scorecard import ScoreSettings
 
 main(
     snakemake.log[0],
     run_metrics,
-    models=list(snakemake.input.models),
-    baselines=snakemake.input.baselines,
-    horizon=snakemake.wildcards.horizon,
-    horizon_days=snakemake.params.horizon_days,
-    settings=snakemake.params.settings,
+    forecasts=[*snakemake.input.models, snakemake.input.baselines],
+    settings=ScoreSettings.from_rule(
+        snakemake.wildcards.horizon, snakemake.params.horizon_days, snakemake.params.settings
+    ),
     outputs=dict(snakemake.output.items()),
 )

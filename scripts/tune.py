@@ -2,18 +2,21 @@
 
 from zlflow.jobs import main
 from zlflow.jobs.models import run_tune
+from zlflow.tuning import TuneSettings
 
 main(
     snakemake.log[0],
     run_tune,
     data=snakemake.input.data,
     folds=snakemake.input.folds,
-    model=snakemake.wildcards.model,
-    settings=snakemake.params.settings,
-    tuning=snakemake.params.tuning,
-    fixed=snakemake.params.fixed,
-    horizon_days=snakemake.params.horizon_days,
+    settings=TuneSettings.from_rule(
+        snakemake.wildcards.model,
+        snakemake.params.horizon_days,
+        snakemake.params.settings,
+        snakemake.params.tuning,
+        snakemake.params.fixed,
+        snakemake.threads,
+    ),
     storage=snakemake.params.storage,
-    threads=snakemake.threads,
     output=snakemake.output.params,
 )

@@ -9,21 +9,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zlflow.backtest import (
-    LIVE_FOLD,
-    FitSettings,
-    LiveSettings,
-    calibration_context,
-    fit_fold,
-    live_forecast,
-)
-from zlflow.baselines import fold_baselines
+from zlflow.backtest import FitSettings, LiveSettings, fit_fold, live_forecast
+from zlflow.baselines import BASELINE_MODELS, fold_baselines
 from zlflow.calibrate import CalibrationSettings, calibrate_online
+from zlflow.errors import ZlflowError
+from zlflow.explain import LIVE_FOLD
 from zlflow.export import feature_columns
 from zlflow.folds import FoldSpec, fold_rows, make_folds
+from zlflow.forecast import (
+    CalibrateSettings,
+    EnsembleSettings,
+    calibrated_backtest,
+    calibrated_baselines,
+    calibration_context,
+    ensemble_forecast,
+)
 from zlflow.loading import write_parquet_atomic
-from zlflow.models import get_model
-from zlflow.tuning import tune, tuning_rows
+from zlflow.scorecard import ScoreSettings, scorecard
+from zlflow.tuning import TuneSettings, tune, tuning_rows
 from zlflow.warehouse.duckdb import DuckDBWarehouse
 
 QUANTILES = [0.05, 0.1, 0.5, 0.9, 0.95]
@@ -131,18 +134,8 @@ def test_tuning_never_reads_rows_from_the_first_test_window_on(
     assert train["target_date"].max() < valid["trade_date"].min()
 
     def run(data: pd.DataFrame, storage: Path) -> dict[str, Any]:
-        return tune(
-            get_model("lgbm"),
-            data,
-            features,
-            QUANTILES,
-            cutoff,
-            storage=storage,
-            n_trials=2,
-            timeout_s=None,
-            seed=3,
-            validation_sessions=126,
-        )
+        settings = TuneSettings("lgbm", tuple(QUANTILES), 3, 2, 126)
+        return tune(data, features, cutoff, settings, storage)
 
     first = run(frame, tmp_path / "a.sqlite3")
     altered = frame.copy()
@@ -165,19 +158,8 @@ def test_fixed_parameters_win_over_tuning_and_start_their_own_study(
     storage = tmp_path / "study.sqlite3"
 
     def run(fixed: dict[str, Any] | None) -> dict[str, Any]:
-        return tune(
-            get_model("lgbm"),
-            frame,
-            features,
-            QUANTILES,
-            folds["test_start"].min(),
-            storage=storage,
-            n_trials=1,
-            timeout_s=None,
-            seed=3,
-            validation_sessions=126,
-            fixed=fixed,
-        )
+        settings = TuneSettings("lgbm", tuple(QUANTILES), 3, 1, 126, fixed=fixed or {})
+        return tune(frame, features, folds["test_start"].min(), settings, storage)
 
     free = run(None)
     pinned = run({"num_leaves": 5, "lambda_l2": 3.0})
@@ -185,23 +167,33 @@ def test_fixed_parameters_win_over_tuning_and_start_their_own_study(
     assert pinned["study"] != free["study"] and pinned["trials"] == 1
 
 
+@pytest.fixture(scope="module")
+def history(
+    training: tuple[pd.DataFrame, list[str]],
+    folds: pd.DataFrame,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> pd.DataFrame:
+    """Every fold's predictions, calibrated as the calibrate job does."""
+    frame, features = training
+    out = tmp_path_factory.mktemp("folds")
+    oos = pd.concat(
+        [run_fold(frame, features, f, out / f"f{f['fold']}") for f in folds.to_dict("records")]
+    )
+    calibrated = calibrated_backtest(frame, oos, HORIZON)
+    manual = calibrate_online(calibration_context(oos, frame, 21), QUANTILES, CalibrationSettings())
+    pd.testing.assert_frame_equal(calibrated, manual)
+    return calibrated
+
+
+HORIZON = CalibrateSettings("1m", 21, tuple(QUANTILES), CalibrationSettings())
+LIVE = LiveSettings(SETTINGS, 21, CalibrationSettings(min_history=50), "CBOT_Agriculture")
+
+
 def test_live_forecast_trains_on_known_targets_and_is_calibrated(
-    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame, tmp_path: Path
+    training: tuple[pd.DataFrame, list[str]], history: pd.DataFrame
 ) -> None:
     frame, features = training
-    oos = pd.concat(
-        [run_fold(frame, features, f, tmp_path / f"f{f['fold']}") for f in folds.to_dict("records")]
-    )
-    history = calibrate_online(
-        calibration_context(oos, frame, 21), QUANTILES, CalibrationSettings()
-    )
-    fit, forecast = live_forecast(
-        frame,
-        features,
-        history,
-        LiveSettings(SETTINGS, 21, {"min_history": 50}, "CBOT_Agriculture"),
-        data_sha="fixed",
-    )
+    fit, forecast = live_forecast(frame, features, history, LIVE, data_sha="fixed")
     assert fit.version == forecast["model_version"].iloc[0]
     assert len(fit.shap) == len(features)  # the latest row's driver per feature
     assert forecast["target_date"].iloc[0] > forecast["as_of_date"].iloc[0]
@@ -234,3 +226,44 @@ def test_baselines_use_each_folds_training_rows(
     # GARCH bands move with volatility from day to day; the others are fixed per fold.
     garch = backtest[backtest["model"] == "garch"]
     assert garch.groupby("fold")["q95"].nunique().min() > 100
+
+
+def test_a_horizon_from_fold_predictions_to_its_scorecard(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame, history: pd.DataFrame
+) -> None:
+    """The calibrate, baselines, ensemble and metrics jobs' domain steps, one after another."""
+    frame, features = training
+    _, live = live_forecast(frame, features, history, LIVE, data_sha="fixed")
+    baselines = calibrated_baselines(frame, folds, HORIZON)
+    # Intervals are calibrated like a model's; a baseline's p_up is its definition.
+    assert baselines["calibrated"].any()
+    assert (baselines["p_up"] == baselines["raw_p_up"]).all()
+    assert (baselines.loc[baselines["model"] == "random_walk", "p_up"] == 0.5).all()
+
+    members = ("lgbm", "random_walk", "climatology", "garch")
+    settings = EnsembleSettings(HORIZON, members, window=252)
+    forecasts = pd.concat([history, live, baselines], ignore_index=True)
+    ensemble = ensemble_forecast(forecasts, settings)
+    assert (ensemble.backtest["fold"] != LIVE_FOLD).all()
+    assert len(ensemble.forecast) == 1
+    # The live target date is the model's, worked out from the exchange calendar.
+    assert ensemble.forecast["target_date"].iloc[0] == live["target_date"].iloc[0]
+    assert {f"weight_{m}" for m in members} <= set(ensemble.combined.columns)
+    with pytest.raises(ZlflowError, match=r"ensemble members \['tft'\] have no forecasts"):
+        ensemble_forecast(forecasts, EnsembleSettings(HORIZON, (*members, "tft"), 252))
+
+    oos = pd.concat([history, ensemble.backtest, ensemble.forecast, baselines])
+    card = scorecard(oos, ScoreSettings("1m", 21, tuple(QUANTILES), seed=7))
+    # Fold 0 is where calibration learns: it is in the by-fold table, not in the scores.
+    assert set(card.by_fold["fold"]) == {0, 1, 2}
+    assert set(card.overall["model"]) == {"lgbm", "ensemble", *BASELINE_MODELS}
+    assert {"lgbm", "ensemble"} <= set(card.verdicts["model"])
+    assert card.summary[0].startswith("Horizon 1m (21 sessions): out-of-sample folds 1..2,")
+    assert set(card.tables()) == {
+        "overall",
+        "by_fold",
+        "by_regime",
+        "verdicts",
+        "reliability",
+        "pit",
+    }

@@ -17,18 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from zlflow.baselines import known_climatology
 from zlflow.calibrate import CalibrationSettings, calibrate_online, uncalibrated
 from zlflow.codeversion import code_version
-from zlflow.errors import ZlflowError
-from zlflow.explain import contributions_long, weights_long
+from zlflow.explain import LIVE_FOLD, contributions_long, weights_long
 from zlflow.export import feature_columns
 from zlflow.folds import fold_rows
+from zlflow.forecast import calibration_context, priced
 from zlflow.models import get_model
 from zlflow.models.base import ForecastModel, dated_features, quantile_column
-from zlflow.volatility import ewma_sigma
-
-LIVE_FOLD = -1
 
 
 def read_training(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
@@ -136,7 +132,7 @@ class LiveSettings:
 
     fit: FitSettings
     horizon_days: int
-    calibration: Mapping[str, Any]
+    calibration: CalibrationSettings
     exchange: str  # whose sessions count to the target date
 
 
@@ -248,9 +244,7 @@ def live_forecast(
     rows = pd.concat([uncalibrated(backtest), result.predictions], ignore_index=True)
     rows = calibration_context(rows.drop(columns="sigma"), frame, settings.horizon_days)
     quantiles = list(fit.quantiles)
-    calibrated = calibrate_online(
-        rows, quantiles, CalibrationSettings.from_config(settings.calibration)
-    )
+    calibrated = calibrate_online(rows, quantiles, settings.calibration)
     forecast = priced(calibrated[calibrated["fold"] == LIVE_FOLD], quantiles, settings.horizon_days)
     forecast["target_date"] = target_date(
         settings.exchange, pd.Timestamp(forecast["as_of_date"].iloc[0]), settings.horizon_days
@@ -266,34 +260,3 @@ def target_date(exchange: str, as_of: pd.Timestamp, horizon_days: int) -> pd.Tim
         exchange, str(as_of.date()), str((as_of + pd.Timedelta(days=3 * horizon_days + 14)).date())
     )
     return sessions[sessions > as_of][horizon_days - 1]
-
-
-def calibration_context(
-    predictions: pd.DataFrame, frame: pd.DataFrame, horizon_days: int
-) -> pd.DataFrame:
-    """What online calibration reads beside the predictions, known at each trade date:
-    the volatility forecast ``sigma`` and the climatology ``p_up_climatology``."""
-    context = pd.concat([ewma_sigma(frame, horizon_days), known_climatology(frame)], axis=1)
-    dates = pd.DatetimeIndex(pd.to_datetime(predictions["trade_date"]))
-    values = context.reindex(dates)
-    missing = values.isna().any(axis=1).to_numpy()
-    if missing.any():
-        raise ZlflowError(
-            f"no volatility forecast or climatology for {dates[missing][0].date()}: the date "
-            f"is not in the export, or no outcome had matured by it"
-        )
-    return predictions.assign(
-        sigma=values["sigma"].to_numpy(), p_up_climatology=values["p_up_climatology"].to_numpy()
-    )
-
-
-def priced(forecast: pd.DataFrame, quantiles: Sequence[float], horizon_days: int) -> pd.DataFrame:
-    """Live rows with their horizon, as-of date and quantiles as prices (cents/lb)."""
-    out = forecast.reset_index(drop=True)
-    out["horizon_days"] = horizon_days
-    close = out["close"].to_numpy(dtype=float)
-    for q in quantiles:
-        column = quantile_column(q)
-        out[f"price_{column}"] = close * np.exp(out[column].to_numpy(dtype=float))
-    out["as_of_date"] = out["trade_date"]
-    return out

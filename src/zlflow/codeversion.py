@@ -24,7 +24,13 @@ SHARED_SOURCES: Final = (
 )
 # What calibrated forecasts depend on beyond the model's predictions: a params value of
 # the calibration, baseline, ensemble and live-forecast rules.
-CALIBRATION_SOURCES: Final = ("calibrate.py", "volatility.py", "baselines.py", "ensemble.py")
+CALIBRATION_SOURCES: Final = (
+    "calibrate.py",
+    "volatility.py",
+    "baselines.py",
+    "ensemble.py",
+    "forecast.py",
+)
 MODEL_SOURCES: Final[dict[str, tuple[str, ...]]] = {
     "lgbm": ("models/lgbm.py",),
     "tft": ("models/tft",),

@@ -160,6 +160,18 @@ def rows_fingerprint(rows: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
+def fold_table_sidecar(frame: pd.DataFrame, folds: pd.DataFrame) -> dict[str, Any]:
+    """What the tune rule reads from the fold table's checkpoint: the fold count, the first
+    test date and the fingerprint of the rows tuning may see (targets realised before it)."""
+    cutoff = folds["test_start"].min()
+    tuning = frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
+    return {
+        "folds": len(folds),
+        "tuning_cutoff": str(cutoff.date()),
+        "tuning_fingerprint": rows_fingerprint(tuning),
+    }
+
+
 def fold_rows(frame: pd.DataFrame, fold: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) rows of one fold, selected by the fold table's dates only."""
     dates = frame["trade_date"]

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import optuna
 import pandas as pd
 
 from zlflow.metrics import pinball_loss
-from zlflow.models.base import ForecastModel, dated_features
+from zlflow.models import get_model
+from zlflow.models.base import dated_features
 
 log = logging.getLogger("zlflow")
 
@@ -53,36 +55,68 @@ def study_fingerprint(
     return digest.hexdigest()[:12]
 
 
+@dataclass(frozen=True)
+class TuneSettings:
+    """One model's study: what is tuned, how many trials, and the parameters held fixed.
+
+    ``fixed`` parameters win over the model's defaults and over the sampled values; the
+    tune job adds the model's own horizon-dependent ones (``from_rule``).
+    """
+
+    model: str
+    quantiles: tuple[float, ...]
+    seed: int
+    n_trials: int
+    validation_sessions: int
+    timeout_s: float | None = None
+    threads: int = 1
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_rule(
+        cls,
+        model: str,
+        horizon_days: int,
+        settings: Mapping[str, Any],
+        tuning: Mapping[str, Any],
+        fixed: Mapping[str, Any],
+        threads: int,
+    ) -> TuneSettings:
+        """From the tune rule's params: ``settings`` (quantiles, seed), ``tuning`` (trials,
+        timeout, validation sessions) and the model's ``fixed`` parameters from config."""
+        return cls(
+            model,
+            tuple(settings["quantiles"]),
+            int(settings["seed"]),
+            int(tuning["n_trials"]),
+            int(tuning["validation_sessions"]),
+            tuning.get("timeout_s"),
+            threads,
+            dict(fixed) | get_model(model).horizon_params(horizon_days),
+        )
+
+
 def tune(
-    model_cls: type[ForecastModel],
     frame: pd.DataFrame,
     features: Sequence[str],
-    quantiles: Sequence[float],
     cutoff: pd.Timestamp,
-    *,
+    settings: TuneSettings,
     storage: str | Path,
-    n_trials: int,
-    timeout_s: float | None,
-    seed: int,
-    validation_sessions: int,
-    threads: int = 1,
-    fixed: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the study and return the best parameters with a summary.
-
-    ``fixed`` parameters win over the model's defaults and over the sampled values.
-    """
-    fixed = dict(fixed or {})
-    train, valid = tuning_rows(frame, cutoff, validation_sessions)
-    settings = {
+    """Run (or resume) the study in ``storage`` on rows whose targets are realised before
+    ``cutoff``; the best parameters with a summary."""
+    model_cls = get_model(settings.model)
+    quantiles, seed, fixed = list(settings.quantiles), settings.seed, dict(settings.fixed)
+    train, valid = tuning_rows(frame, cutoff, settings.validation_sessions)
+    studied = {
         "model": model_cls.name,
-        "quantiles": list(quantiles),
+        "quantiles": quantiles,
         "cutoff": str(cutoff.date()),
         "seed": seed,
-        "validation_sessions": validation_sessions,
+        "validation_sessions": settings.validation_sessions,
         "fixed": fixed,
     }
-    name = f"{model_cls.name}-{study_fingerprint(pd.concat([train, valid]), features, settings)}"
+    name = f"{model_cls.name}-{study_fingerprint(pd.concat([train, valid]), features, studied)}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=name,
@@ -99,7 +133,8 @@ def tune(
 
     def objective(trial: optuna.Trial) -> float:
         params = model_cls.default_params() | model_cls.suggest_params(trial) | fixed
-        model = model_cls(quantiles, params, seed=seed, threads=threads).fit(x_train, y_train)
+        model = model_cls(quantiles, params, seed=seed, threads=settings.threads)
+        model.fit(x_train, y_train)
         predicted = model.predict_quantiles(x_valid, history)
         losses = [pinball_loss(y_valid, predicted[:, i], q) for i, q in enumerate(quantiles)]
         return float(np.mean(losses))
@@ -110,7 +145,7 @@ def tune(
         )
 
     done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
-    remaining = max(0, n_trials - done)
+    remaining = max(0, settings.n_trials - done)
     log.info(
         "study %s: %d trials done, running %d more on %d train / %d validation rows before %s",
         name,
@@ -121,7 +156,9 @@ def tune(
         cutoff.date(),
     )
     if remaining:
-        study.optimize(objective, n_trials=remaining, timeout=timeout_s, callbacks=[progress])
+        study.optimize(
+            objective, n_trials=remaining, timeout=settings.timeout_s, callbacks=[progress]
+        )
     return {
         "model": model_cls.name,
         "params": model_cls.default_params() | study.best_params | fixed,
