@@ -13,8 +13,10 @@ Then every file under both ``results/`` is compared, logs and benchmark timings 
 - Parquet and CSV by content: the same columns in the same order, the same rows, the same
   values (exactly: no tolerance). Columns that hash the code (``IGNORED_COLUMNS``) change
   with any edit to the modelling source, so a difference there alone is reported apart.
-- JSON parsed, with keys that carry times or code hashes left out (``IGNORED_KEYS``).
-- Everything else byte for byte; formats whose bytes embed a time or a random name
+- JSON parsed, with keys that carry times, the commit or code hashes left out
+  (``IGNORED_KEYS``).
+- Everything else byte for byte, or, failing that, with JSON values of those keys blanked
+  (the dashboard embeds its data as JSON); formats whose bytes embed a time or a random name
   (``UNSTABLE_SUFFIXES``: the DuckDB file, Optuna's SQLite study, torch archives) are
   listed but not judged.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +41,8 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SKIPPED_DIRS = ("logs", "benchmarks")
 IGNORED_COLUMNS = ("model_version", "fingerprint", "code_version")
 IGNORED_KEYS = (
+    "time",
+    "commit",
     "code",
     "code_version",
     "model_version",
@@ -86,7 +91,7 @@ def files(results: Path) -> set[str]:
     return {
         p.relative_to(results).as_posix()
         for p in results.rglob("*")
-        if p.is_file() and p.relative_to(results).parts[0] not in SKIPPED_DIRS
+        if p.is_file() and not set(p.relative_to(results).parts[:-1]) & set(SKIPPED_DIRS)
     }
 
 
@@ -105,7 +110,7 @@ def _frame(path: Path) -> pd.DataFrame:
 
 
 def compare(a: Path, b: Path) -> str:
-    """'same', 'same but code hashes', 'unjudged' or what differs."""
+    """'same', 'same but for times and code hashes', 'unjudged' or what differs."""
     if a.suffix in UNSTABLE_SUFFIXES or ".sqlite3" in a.name:
         return "unjudged"
     if a.suffix in (".parquet", ".csv"):
@@ -118,16 +123,27 @@ def compare(a: Path, b: Path) -> str:
         if not differing:
             return "same"
         if set(differing) <= set(IGNORED_COLUMNS):
-            return "same but code hashes"
+            return "same but for times and code hashes"
         return f"values differ in {differing[:5]}"
     if a.suffix == ".json":
         left, right = json.loads(a.read_text()), json.loads(b.read_text())
         if left == right:
             return "same"
         if _strip(left) == _strip(right):
-            return "same but code hashes"
+            return "same but for times and code hashes"
         return "JSON differs"
-    return "same" if a.read_bytes() == b.read_bytes() else "bytes differ"
+    left, right = a.read_bytes(), b.read_bytes()
+    if left == right:
+        return "same"
+    if _masked(left) == _masked(right):
+        return "same but for times and code hashes"
+    return "bytes differ"
+
+
+def _masked(text: bytes) -> bytes:
+    """JSON embedded in a text file (the dashboard's data) with ignored keys' values blanked."""
+    keys = "|".join(re.escape(k) for k in IGNORED_KEYS)
+    return re.sub(rb'"(' + keys.encode() + rb')": "[^"]*"', rb'"\1": ""', text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.setdefault(verdict, []).append(name)
     bad = 0
     for verdict, names in sorted(verdicts.items()):
-        judged = verdict in ("same", "same but code hashes", "unjudged")
+        judged = verdict in ("same", "same but for times and code hashes", "unjudged")
         bad += 0 if judged else len(names)
         print(f"{verdict}: {len(names)} files")
         if not judged or verdict == "unjudged":
