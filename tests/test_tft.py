@@ -508,6 +508,10 @@ def test_save_load_round_trip(
     X, history = _split(data)
     fitted.save(tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"model.json", "model.pt"}
+    # The same weights give the same bytes (the archive is not named after a temp file).
+    fitted.save(tmp_path / "again")
+    for name in ("model.json", "model.pt"):
+        assert (tmp_path / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
     loaded = get_model("tft").load(tmp_path)
     assert isinstance(loaded, TFTForecaster)
     assert loaded.feature_names == fitted.feature_names and loaded.quantiles == fitted.quantiles

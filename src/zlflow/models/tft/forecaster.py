@@ -65,12 +65,15 @@ def _values(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _atomic_torch_save(payload: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to a temporary file, then renamed. Written through a file object:
+    given a path, torch names the archive's folder after the (random) temporary file, so
+    the same weights would never give the same bytes."""
     import torch
 
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
         fix_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
