@@ -1,12 +1,14 @@
 """Do two commits produce the same outputs? The default workflow run at each, compared.
 
     .venv/bin/python bench/same_outputs.py BEFORE [AFTER] [--work DIR] [--cores 2]
+                                           [--snakemake "--configfile FILE ..."]
 
 A refactor claims "the same outputs"; this checks it. Each commit (AFTER defaults to
 HEAD) is checked out into a git worktree under ``--work`` and run with plain `snakemake`
-on the default config, its own ``src/`` first on PYTHONPATH so the installed package plays
-no part. A worktree that exists already is reused (Snakemake then runs only what is
-missing), so a second comparison against the same BEFORE costs one run.
+(the default config, or what ``--snakemake`` adds), its own ``src/`` first on PYTHONPATH
+so the installed package plays no part. A worktree that exists already is reused
+(Snakemake then runs only what is missing), so a second comparison against the same
+BEFORE costs one run.
 
 Then every file under both ``results/`` is compared, logs and benchmark timings aside:
 
@@ -17,8 +19,8 @@ Then every file under both ``results/`` is compared, logs and benchmark timings 
   (``IGNORED_KEYS``).
 - Everything else byte for byte, or, failing that, with JSON values of those keys blanked
   (the dashboard embeds its data as JSON); formats whose bytes embed a time or a random name
-  (``UNSTABLE_SUFFIXES``: the DuckDB file, Optuna's SQLite study, torch archives) are
-  listed but not judged.
+  (``UNSTABLE_SUFFIXES``: the DuckDB file, Optuna's SQLite study) are listed but not
+  judged. (The TFT's ``model.pt`` is judged: it is byte-stable since a232a92.)
 
 Exit status 1 when any judged file differs or exists on one side only.
 """
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +58,7 @@ IGNORED_KEYS = (
     "duration_s",
     "seconds",
 )
-UNSTABLE_SUFFIXES = (".duckdb", ".wal", ".sqlite3", ".pt", ".lock")
+UNSTABLE_SUFFIXES = (".duckdb", ".wal", ".sqlite3", ".lock")
 
 
 def worktree(rev: str, work: Path) -> Path:
@@ -73,11 +76,11 @@ def worktree(rev: str, work: Path) -> Path:
     return path
 
 
-def run_workflow(tree: Path, cores: int) -> None:
+def run_workflow(tree: Path, cores: int, extra: list[str]) -> None:
     env = os.environ | {"PYTHONPATH": str(tree / "src")}
     print(f"snakemake in {tree} ...", flush=True)
     done = subprocess.run(
-        [SNAKEMAKE, "--cores", str(cores)],
+        [SNAKEMAKE, "--cores", str(cores), *extra],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -152,11 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("after", nargs="?", default="HEAD")
     parser.add_argument("--work", type=Path, default=Path("/tmp/zlflow-same-outputs"))
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument(
+        "--snakemake",
+        default="",
+        help="more Snakemake arguments, e.g. '--configfile tests/configs/small.yaml'",
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     trees = [worktree(rev, args.work) for rev in (args.before, args.after)]
     for tree in trees:
-        run_workflow(tree, args.cores)
+        run_workflow(tree, args.cores, shlex.split(args.snakemake))
     left, right = (tree / "results" for tree in trees)
     names_left, names_right = files(left), files(right)
     verdicts: dict[str, list[str]] = {}
