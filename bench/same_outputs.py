@@ -4,11 +4,11 @@
                                            [--snakemake "--configfile FILE ..."]
 
 A refactor claims "the same outputs"; this checks it. Each commit (AFTER defaults to
-HEAD) is checked out into a git worktree under ``--work`` and run with plain `snakemake`
-(the default config, or what ``--snakemake`` adds), its own ``src/`` first on PYTHONPATH
-so the installed package plays no part. A worktree that exists already is reused
-(Snakemake then runs only what is missing), so a second comparison against the same
-BEFORE costs one run.
+HEAD; uncommitted edits are in no commit, so commit first) is checked out into a git
+worktree under ``--work`` and run with plain `snakemake` (the default config, or what
+``--snakemake`` adds), its own ``src/`` first on PYTHONPATH so the installed package
+plays no part. A worktree that exists already is reused (Snakemake then runs only what
+is missing), so a second comparison against the same BEFORE costs one run.
 
 Then every file under both ``results/`` is compared, logs and benchmark timings aside:
 
@@ -20,7 +20,8 @@ Then every file under both ``results/`` is compared, logs and benchmark timings 
 - Everything else byte for byte, or, failing that, with JSON values of those keys blanked
   (the dashboard embeds its data as JSON); formats whose bytes embed a time or a random name
   (``UNSTABLE_SUFFIXES``: the DuckDB file, Optuna's SQLite study) are listed but not
-  judged. (The TFT's ``model.pt`` is judged: it is byte-stable since a232a92.)
+  judged. The TFT's ``model.pt`` is judged: it is byte-stable since a232a92, so against an
+  older BEFORE it differs in bytes (the archive's folder name) even with equal weights.
 
 Exit status 1 when any judged file differs or exists on one side only.
 """
@@ -42,7 +43,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SKIPPED_DIRS = ("logs", "benchmarks")
-IGNORED_COLUMNS = ("model_version", "fingerprint", "code_version")
+IGNORED_COLUMNS = ("model_version", "code_version")
 IGNORED_KEYS = (
     "time",
     "commit",
@@ -122,11 +123,13 @@ def compare(a: Path, b: Path) -> str:
             return f"columns differ: {list(left.columns)} vs {list(right.columns)}"
         if len(left) != len(right):
             return f"{len(left)} rows vs {len(right)}"
+        if not left.dtypes.equals(right.dtypes):
+            return f"column types differ: {dict(left.dtypes)} vs {dict(right.dtypes)}"
         differing = [c for c in left.columns if not left[c].equals(right[c])]
         if not differing:
             return "same"
         if set(differing) <= set(IGNORED_COLUMNS):
-            return "same but for times and code hashes"
+            return f"same but for times and code hashes ({', '.join(differing)})"
         return f"values differ in {differing[:5]}"
     if a.suffix == ".json":
         left, right = json.loads(a.read_text()), json.loads(b.read_text())
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.setdefault(verdict, []).append(name)
     bad = 0
     for verdict, names in sorted(verdicts.items()):
-        judged = verdict in ("same", "same but for times and code hashes", "unjudged")
+        judged = verdict.startswith(("same", "unjudged"))
         bad += 0 if judged else len(names)
         print(f"{verdict}: {len(names)} files")
         if not judged or verdict == "unjudged":

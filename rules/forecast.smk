@@ -157,6 +157,7 @@ rule metrics:
     params:
         settings=model_settings(),
         horizon_days=horizon_days,
+        code=scoring_version(),
     script:
         "../scripts/metrics.py"
 

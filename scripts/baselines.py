@@ -1,6 +1,6 @@
 """Snakemake adapter: naive and GARCH baselines for every fold and today, calibrated."""
 
-from zlflow.forecast import CalibrateSettings
+from zlflow.forecast import ForecastSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_baselines
 
@@ -9,7 +9,7 @@ main(
     run_baselines,
     data=snakemake.input.data,
     folds=snakemake.input.folds,
-    settings=CalibrateSettings.from_rule(
+    settings=ForecastSettings.from_rule(
         snakemake.wildcards.horizon,
         snakemake.params.horizon_days,
         snakemake.params.settings,

@@ -1,6 +1,6 @@
 """Snakemake adapter: calibrate a model's fold predictions online, from matured outcomes."""
 
-from zlflow.forecast import CalibrateSettings
+from zlflow.forecast import ForecastSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_calibrate
 
@@ -9,7 +9,7 @@ main(
     run_calibrate,
     data=snakemake.input.data,
     predictions=list(snakemake.input.predictions),
-    settings=CalibrateSettings.from_rule(
+    settings=ForecastSettings.from_rule(
         snakemake.wildcards.horizon,
         snakemake.params.horizon_days,
         snakemake.params.settings,

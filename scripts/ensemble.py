@@ -1,6 +1,6 @@
 """Snakemake adapter: the combined forecast of models and baselines, calibrated."""
 
-from zlflow.forecast import EnsembleSettings
+from zlflow.forecast import EnsembleSettings, ForecastSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_ensemble
 
@@ -9,10 +9,12 @@ main(
     run_ensemble,
     forecasts=[*snakemake.input.models, *snakemake.input.live, snakemake.input.baselines],
     settings=EnsembleSettings.from_rule(
-        snakemake.wildcards.horizon,
-        snakemake.params.horizon_days,
-        snakemake.params.settings,
-        snakemake.params.calibration,
+        ForecastSettings.from_rule(
+            snakemake.wildcards.horizon,
+            snakemake.params.horizon_days,
+            snakemake.params.settings,
+            snakemake.params.calibration,
+        ),
         snakemake.params.ensemble,
         snakemake.params.members,
     ),

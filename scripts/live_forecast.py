@@ -1,7 +1,6 @@
 """Snakemake adapter: train on all known targets and forecast from the latest date."""
 
-from zlflow.backtest import FitSettings, LiveSettings
-from zlflow.calibrate import CalibrationSettings
+from zlflow.backtest import LiveSettings
 from zlflow.jobs import main
 from zlflow.jobs.models import run_live_forecast
 
@@ -10,16 +9,14 @@ main(
     run_live_forecast,
     data=snakemake.input.data,
     history=snakemake.input.history,
-    settings=LiveSettings(
-        fit=FitSettings.from_rule(
-            snakemake.wildcards.model,
-            snakemake.wildcards.horizon,
-            snakemake.params.settings,
-            snakemake.threads,
-        ),
-        horizon_days=snakemake.params.horizon_days,
-        calibration=CalibrationSettings.from_config(snakemake.params.calibration),
-        exchange=snakemake.params.exchange,
+    settings=LiveSettings.from_rule(
+        snakemake.wildcards.model,
+        snakemake.wildcards.horizon,
+        snakemake.params.horizon_days,
+        snakemake.params.settings,
+        snakemake.params.calibration,
+        snakemake.params.exchange,
+        snakemake.threads,
     ),
     best_params=snakemake.input.params,
     model_dir=snakemake.output.model,

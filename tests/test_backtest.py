@@ -11,20 +11,20 @@ import pytest
 
 from zlflow.backtest import FitSettings, LiveSettings, fit_fold, live_forecast
 from zlflow.baselines import BASELINE_MODELS, fold_baselines
-from zlflow.calibrate import CalibrationSettings, calibrate_online
-from zlflow.errors import ZlflowError
+from zlflow.calibrate import CalibrationSettings
+from zlflow.ensemble import EnsembleError
 from zlflow.explain import LIVE_FOLD
 from zlflow.export import feature_columns
-from zlflow.folds import FoldSpec, fold_rows, make_folds
+from zlflow.folds import FoldSpec, fold_rows, fold_table, fold_table_sidecar, make_folds
 from zlflow.forecast import (
-    CalibrateSettings,
     EnsembleSettings,
+    ForecastSettings,
     calibrated_backtest,
     calibrated_baselines,
-    calibration_context,
     ensemble_forecast,
 )
 from zlflow.loading import write_parquet_atomic
+from zlflow.models.base import quantile_column
 from zlflow.scorecard import ScoreSettings, scorecard
 from zlflow.tuning import TuneSettings, tune, tuning_rows
 from zlflow.warehouse.duckdb import DuckDBWarehouse
@@ -179,14 +179,11 @@ def history(
     oos = pd.concat(
         [run_fold(frame, features, f, out / f"f{f['fold']}") for f in folds.to_dict("records")]
     )
-    calibrated = calibrated_backtest(frame, oos, HORIZON)
-    manual = calibrate_online(calibration_context(oos, frame, 21), QUANTILES, CalibrationSettings())
-    pd.testing.assert_frame_equal(calibrated, manual)
-    return calibrated
+    return calibrated_backtest(frame, oos, HORIZON)
 
 
-HORIZON = CalibrateSettings("1m", 21, tuple(QUANTILES), CalibrationSettings())
-LIVE = LiveSettings(SETTINGS, 21, CalibrationSettings(min_history=50), "CBOT_Agriculture")
+HORIZON = ForecastSettings("1m", 21, tuple(QUANTILES), CalibrationSettings(min_history=50))
+LIVE = LiveSettings(SETTINGS, HORIZON, "CBOT_Agriculture")
 
 
 def test_live_forecast_trains_on_known_targets_and_is_calibrated(
@@ -249,13 +246,29 @@ def test_a_horizon_from_fold_predictions_to_its_scorecard(
     # The live target date is the model's, worked out from the exchange calendar.
     assert ensemble.forecast["target_date"].iloc[0] == live["target_date"].iloc[0]
     assert {f"weight_{m}" for m in members} <= set(ensemble.combined.columns)
-    with pytest.raises(ZlflowError, match=r"ensemble members \['tft'\] have no forecasts"):
+    # The members' bands are calibrated already: the ensemble's are their weighted average.
+    bands = [quantile_column(q) for q in QUANTILES]
+    averaged = ensemble.combined[ensemble.combined["fold"] != LIVE_FOLD].sort_values("trade_date")
+    np.testing.assert_array_equal(
+        ensemble.backtest.sort_values("trade_date")[bands].to_numpy(), averaged[bands].to_numpy()
+    )
+    with pytest.raises(EnsembleError, match=r"ensemble members \['tft'\] have no forecasts"):
         ensemble_forecast(forecasts, EnsembleSettings(HORIZON, (*members, "tft"), 252))
+    # A second model whose live row targets another date: the members disagree.
+    other = pd.concat([history, live]).assign(model="other")
+    other.loc[other["fold"] == LIVE_FOLD, "target_date"] += pd.Timedelta(days=1)
+    with pytest.raises(EnsembleError, match="live forecasts disagree"):
+        ensemble_forecast(
+            pd.concat([forecasts, other], ignore_index=True),
+            EnsembleSettings(HORIZON, (*members, "other"), 252),
+        )
 
     oos = pd.concat([history, ensemble.backtest, ensemble.forecast, baselines])
     card = scorecard(oos, ScoreSettings("1m", 21, tuple(QUANTILES), seed=7))
     # Fold 0 is where calibration learns: it is in the by-fold table, not in the scores.
     assert set(card.by_fold["fold"]) == {0, 1, 2}
+    scored = history[(history["fold"] >= 1) & history["y_true"].notna()]
+    assert card.overall.set_index("model").loc["lgbm", "n"] == len(scored)
     assert set(card.overall["model"]) == {"lgbm", "ensemble", *BASELINE_MODELS}
     assert {"lgbm", "ensemble"} <= set(card.verdicts["model"])
     assert card.summary[0].startswith("Horizon 1m (21 sessions): out-of-sample folds 1..2,")
@@ -267,3 +280,38 @@ def test_a_horizon_from_fold_predictions_to_its_scorecard(
         "reliability",
         "pit",
     }
+
+
+def test_settings_from_the_rules_params(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame
+) -> None:
+    """What the scripts build from a rule's params: the sequence model gets its horizon."""
+    params = {"quantiles": QUANTILES, "seed": 7}
+    tuning = {"n_trials": 3, "timeout_s": None, "validation_sessions": 126}
+    tft = TuneSettings.from_rule("tft", 21, params, tuning, {"hidden_size": 8}, threads=2)
+    assert tft.fixed == {"hidden_size": 8, "horizon": 21}
+    assert (tft.quantiles, tft.seed, tft.n_trials, tft.threads) == (tuple(QUANTILES), 7, 3, 2)
+    assert TuneSettings.from_rule("lgbm", 21, params, tuning, {}, threads=1).fixed == {}
+    live = LiveSettings.from_rule(
+        "lgbm", "1m", 21, params, {"min_history": 50}, "CBOT_Agriculture", threads=1
+    )
+    assert live.fit == FitSettings("lgbm", "1m", tuple(QUANTILES), 7, 1)
+    assert live.forecast == HORIZON and live.exchange == "CBOT_Agriculture"
+
+
+def test_the_tuning_fingerprint_covers_only_rows_tuning_may_see(
+    training: tuple[pd.DataFrame, list[str]], folds: pd.DataFrame
+) -> None:
+    frame, features = training
+    table, sidecar = fold_table(frame, SPEC, 21)
+    pd.testing.assert_frame_equal(table, folds)
+    assert sidecar["folds"] == len(folds)
+    assert sidecar["tuning_cutoff"] == str(folds["test_start"].min().date())
+    cutoff = folds["test_start"].min()
+    later = frame.copy()
+    after = later["target_date"].isna() | (later["target_date"] >= cutoff)
+    later.loc[after, features[0]] += 1.0
+    assert fold_table_sidecar(later, folds) == sidecar
+    earlier = frame.copy()
+    earlier.loc[earlier.index[0], features[0]] += 1.0
+    assert fold_table_sidecar(earlier, folds)["tuning_fingerprint"] != sidecar["tuning_fingerprint"]

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from zlflow.codeversion import MODEL_SOURCES, PACKAGE, code_version, source_files
+from zlflow.codeversion import (
+    MODEL_SOURCES,
+    PACKAGE,
+    calibration_version,
+    code_version,
+    scoring_version,
+    source_files,
+)
 from zlflow.models import MODEL_NAMES, get_model
 
 
@@ -41,6 +48,26 @@ def test_editing_shared_code_changes_every_version(package: Path) -> None:
     folds = package / "folds.py"
     folds.write_text(folds.read_text() + "\n# edited\n")
     assert all(code_version(m, package) != before[m] for m in MODEL_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("module", "changes"),
+    [("forecast.py", "calibration"), ("calibrate.py", "calibration"), ("scorecard.py", "scoring")],
+)
+def test_calibration_and_scoring_code_rerun_their_stage_not_the_fits(
+    package: Path, module: str, changes: str
+) -> None:
+    def versions() -> dict[str, str]:
+        return {m: code_version(m, package) for m in MODEL_NAMES} | {
+            "calibration": calibration_version(package),
+            "scoring": scoring_version(package),
+        }
+
+    before = versions()
+    path = package / module
+    path.write_text(path.read_text() + "\n# edited\n")
+    after = versions()
+    assert {k for k in before if after[k] != before[k]} == {changes}
 
 
 def test_unknown_model_is_named() -> None:

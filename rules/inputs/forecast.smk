@@ -1,6 +1,6 @@
 # Input functions and params lookups of the rules in rules/forecast.smk (calibration, baselines, the ensemble, metrics and plots).
 
-from zlflow.codeversion import calibration_version
+from zlflow.codeversion import calibration_version, scoring_version
 
 
 def fold_predictions(wildcards):

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from zlflow.calibrate import CalibrationSettings, calibrate_online, uncalibrated
+from zlflow.calibrate import uncalibrated
 from zlflow.codeversion import code_version
 from zlflow.explain import LIVE_FOLD, contributions_long, weights_long
 from zlflow.export import feature_columns
 from zlflow.folds import fold_rows
-from zlflow.forecast import calibration_context, priced
+from zlflow.forecast import ForecastSettings, calibrated_backtest, priced
 from zlflow.models import get_model
 from zlflow.models.base import ForecastModel, dated_features, quantile_column
 
@@ -128,12 +128,30 @@ class FitSettings:
 
 @dataclass(frozen=True)
 class LiveSettings:
-    """The live forecast: a fit on every known target, calibrated after the backtest rows."""
+    """The live forecast: a fit on every known target, calibrated after the backtest rows
+    like them (``forecast``), its target date counted in ``exchange``'s sessions."""
 
     fit: FitSettings
-    horizon_days: int
-    calibration: CalibrationSettings
-    exchange: str  # whose sessions count to the target date
+    forecast: ForecastSettings
+    exchange: str
+
+    @classmethod
+    def from_rule(
+        cls,
+        model: str,
+        horizon: str,
+        horizon_days: int,
+        settings: Mapping[str, Any],
+        calibration: Mapping[str, Any],
+        exchange: str,
+        threads: int,
+    ) -> LiveSettings:
+        """From the live rule's params, as the fold and calibrate rules build theirs."""
+        return cls(
+            FitSettings.from_rule(model, horizon, settings, threads),
+            ForecastSettings.from_rule(horizon, horizon_days, settings, calibration),
+            exchange,
+        )
 
 
 @dataclass(frozen=True)
@@ -225,7 +243,7 @@ def live_forecast(
     ``backtest``: the walk-forward out-of-sample predictions. The live row is calibrated
     online after them, exactly like a backtest row: from the outcomes matured by its date,
     with the conformal and direction state carried to it. Returns the fit (its raw row and
-    drivers) and the calibrated, priced forecast with its target date: ``horizon_days``
+    drivers) and the calibrated, priced forecast with its target date: the horizon's
     sessions of ``settings.exchange`` after the latest date.
     """
     fit = settings.fit
@@ -241,13 +259,13 @@ def live_forecast(
         version=fit.version("live", data_sha),
         interpret=False,
     )
+    horizon = settings.forecast
     rows = pd.concat([uncalibrated(backtest), result.predictions], ignore_index=True)
-    rows = calibration_context(rows.drop(columns="sigma"), frame, settings.horizon_days)
-    quantiles = list(fit.quantiles)
-    calibrated = calibrate_online(rows, quantiles, settings.calibration)
-    forecast = priced(calibrated[calibrated["fold"] == LIVE_FOLD], quantiles, settings.horizon_days)
+    calibrated = calibrated_backtest(frame, rows.drop(columns="sigma"), horizon)
+    live = calibrated[calibrated["fold"] == LIVE_FOLD]
+    forecast = priced(live, list(horizon.quantiles), horizon.horizon_days)
     forecast["target_date"] = target_date(
-        settings.exchange, pd.Timestamp(forecast["as_of_date"].iloc[0]), settings.horizon_days
+        settings.exchange, pd.Timestamp(forecast["as_of_date"].iloc[0]), horizon.horizon_days
     )
     return result, forecast
 

@@ -31,6 +31,8 @@ CALIBRATION_SOURCES: Final = (
     "ensemble.py",
     "forecast.py",
 )
+# What the scores, verdicts and summary depend on: a params value of the metrics rule.
+SCORING_SOURCES: Final = ("metrics.py", "verdicts.py", "significance.py", "scorecard.py")
 MODEL_SOURCES: Final[dict[str, tuple[str, ...]]] = {
     "lgbm": ("models/lgbm.py",),
     "tft": ("models/tft",),
@@ -56,6 +58,11 @@ def code_version(model: str, package: Path = PACKAGE) -> str:
 def calibration_version(package: Path = PACKAGE) -> str:
     """Short hash of the calibration, baseline and ensemble source."""
     return _digest([package / name for name in CALIBRATION_SOURCES], package)
+
+
+def scoring_version(package: Path = PACKAGE) -> str:
+    """Short hash of the scoring, verdict and significance source."""
+    return _digest([package / name for name in SCORING_SOURCES], package)
 
 
 def _digest(files: list[Path], package: Path) -> str:

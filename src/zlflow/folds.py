@@ -160,6 +160,14 @@ def rows_fingerprint(rows: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
+def fold_table(
+    frame: pd.DataFrame, spec: FoldSpec, horizon_days: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The walk_forward_folds checkpoint's two outputs: the fold table and its sidecar."""
+    folds = make_folds(frame, spec, horizon_days)
+    return folds, fold_table_sidecar(frame, folds)
+
+
 def fold_table_sidecar(frame: pd.DataFrame, folds: pd.DataFrame) -> dict[str, Any]:
     """What the tune rule reads from the fold table's checkpoint: the fold count, the first
     test date and the fingerprint of the rows tuning may see (targets realised before it)."""

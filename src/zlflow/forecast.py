@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from zlflow.baselines import fold_baselines, known_climatology
+from zlflow.baselines import BASELINE_MODELS, fold_baselines, known_climatology
 from zlflow.calibrate import CalibrationSettings, calibrate_online
-from zlflow.ensemble import combine
+from zlflow.ensemble import EnsembleError, combine
 from zlflow.errors import ZlflowError
 from zlflow.explain import LIVE_FOLD
 from zlflow.models.base import quantile_column
@@ -29,8 +29,10 @@ log = logging.getLogger("zlflow")
 
 
 @dataclass(frozen=True)
-class CalibrateSettings:
-    """One horizon's calibration: the calibrate and baselines jobs' settings."""
+class ForecastSettings:
+    """One horizon's forecasts: its length in sessions, its quantiles and how they are
+    calibrated. The settings of the calibrate and baselines jobs, and part of the
+    ensemble's and the live forecast's."""
 
     horizon: str
     horizon_days: int
@@ -44,7 +46,7 @@ class CalibrateSettings:
         horizon_days: int,
         settings: Mapping[str, Any],
         calibration: Mapping[str, Any],
-    ) -> CalibrateSettings:
+    ) -> ForecastSettings:
         """From the rules' params: ``settings`` (quantiles) and ``calibration`` (config)."""
         return cls(
             horizon,
@@ -56,27 +58,21 @@ class CalibrateSettings:
 
 @dataclass(frozen=True)
 class EnsembleSettings:
-    """The ensemble job's settings: its members, the weights' window, its calibration."""
+    """The ensemble job's settings: its members, the weights' window, its horizon."""
 
-    calibrate: CalibrateSettings
+    forecast: ForecastSettings
     members: tuple[str, ...]
     window: int
 
     @classmethod
     def from_rule(
         cls,
-        horizon: str,
-        horizon_days: int,
-        settings: Mapping[str, Any],
-        calibration: Mapping[str, Any],
+        forecast: ForecastSettings,
         ensemble: Mapping[str, Any],
         members: Sequence[str],
     ) -> EnsembleSettings:
-        return cls(
-            CalibrateSettings.from_rule(horizon, horizon_days, settings, calibration),
-            tuple(members),
-            int(ensemble["window"]),
-        )
+        """From the horizon's settings and the rule's ``ensemble`` (config) and members."""
+        return cls(forecast, tuple(members), int(ensemble["window"]))
 
 
 @dataclass(frozen=True)
@@ -121,7 +117,7 @@ def priced(forecast: pd.DataFrame, quantiles: Sequence[float], horizon_days: int
 
 
 def calibrated_backtest(
-    frame: pd.DataFrame, predictions: pd.DataFrame, settings: CalibrateSettings
+    frame: pd.DataFrame, predictions: pd.DataFrame, settings: ForecastSettings
 ) -> pd.DataFrame:
     """A model's fold predictions, every row calibrated from outcomes matured by its date."""
     return calibrate_online(
@@ -132,7 +128,7 @@ def calibrated_backtest(
 
 
 def calibrated_baselines(
-    frame: pd.DataFrame, folds: pd.DataFrame, settings: CalibrateSettings
+    frame: pd.DataFrame, folds: pd.DataFrame, settings: ForecastSettings
 ) -> pd.DataFrame:
     """The naive and GARCH baselines for every fold and today, calibrated like a model.
 
@@ -151,31 +147,32 @@ def calibrated_baselines(
 def ensemble_forecast(forecasts: pd.DataFrame, settings: EnsembleSettings) -> Ensemble:
     """Combine the members' calibrated forecasts (backtest and live) and calibrate the result.
 
-    ``forecasts``: calibrated rows of models and baselines, members or not; the live target
-    date is the one the members' live rows carry (worked out from the exchange calendar).
+    ``forecasts``: calibrated rows of models and baselines, members or not. The live target
+    date is the one every member model's live row carries (worked out from the exchange
+    calendar); baselines carry none.
     """
-    calibrate = settings.calibrate
-    quantiles = list(calibrate.quantiles)
+    horizon = settings.forecast
+    quantiles = list(horizon.quantiles)
     chosen = forecasts[forecasts["model"].isin(settings.members)]
     absent = sorted(set(settings.members) - set(chosen["model"]))
     if absent:
-        raise ZlflowError(f"ensemble members {absent} have no forecasts")
+        raise EnsembleError(f"ensemble members {absent} have no forecasts")
     combined = combine(
-        chosen, quantiles, window=settings.window, min_history=calibrate.calibration.min_history
+        chosen, quantiles, window=settings.window, min_history=horizon.calibration.min_history
     )
     for model, dropped in combined.attrs.get("dropped_dates", {}).items():
         log.warning("%s: %d dates not shared by every member are left out", model, dropped)
     # The members' bands are calibrated already and their average holds its coverage; a
     # second conformal layer measured worse (see docs/forecasts.md), so only p_up is
     # calibrated here.
-    direction_only = replace(calibrate.calibration, intervals=False)
+    direction_only = replace(horizon.calibration, intervals=False)
     calibrated = calibrate_online(combined, quantiles, direction_only)
     live = calibrated["fold"] == LIVE_FOLD
-    current = priced(calibrated[live], quantiles, calibrate.horizon_days)
-    live_rows = chosen[chosen["fold"] == LIVE_FOLD]
-    targets = live_rows["target_date"].dropna().unique()
-    if len(targets) != 1 or len(current) != 1:
-        raise ZlflowError(
+    current = priced(calibrated[live], quantiles, horizon.horizon_days)
+    models = chosen[(chosen["fold"] == LIVE_FOLD) & ~chosen["model"].isin(BASELINE_MODELS)]
+    targets = models["target_date"].unique()
+    if len(targets) != 1 or pd.isna(targets[0]) or len(current) != 1:
+        raise EnsembleError(
             f"members' live forecasts disagree: {len(current)} live rows, targets {targets}"
         )
     current["target_date"] = pd.Timestamp(targets[0])

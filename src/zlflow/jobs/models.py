@@ -7,17 +7,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 from zlflow.backtest import FitSettings, LiveSettings, fit_fold, live_forecast, read_training
 from zlflow.export import fingerprint
-from zlflow.folds import FoldSpec, fold_table_sidecar, make_folds, read_folds
+from zlflow.folds import FoldSpec, fold_table, read_folds
 from zlflow.forecast import (
-    CalibrateSettings,
     EnsembleSettings,
+    ForecastSettings,
     calibrated_backtest,
     calibrated_baselines,
     ensemble_forecast,
@@ -26,8 +26,10 @@ from zlflow.jobs import connect
 from zlflow.loading import load_frame, write_parquet_atomic
 from zlflow.markers import object_marker, write_json_atomic
 from zlflow.metrics import interval_levels
-from zlflow.scorecard import ScoreSettings, scorecard
-from zlflow.tuning import TuneSettings, tune
+
+if TYPE_CHECKING:  # optuna and scipy load only in the tune and metrics jobs
+    from zlflow.scorecard import ScoreSettings
+    from zlflow.tuning import TuneSettings
 
 log = logging.getLogger("zlflow")
 
@@ -38,11 +40,11 @@ def _data_sha(path: str | Path) -> str:
 
 def run_folds(data: str, spec: FoldSpec, horizon_days: int, table: str, sidecar: str) -> None:
     frame, _ = read_training(data)
-    folds = make_folds(frame, spec, horizon_days)
+    folds, summary = fold_table(frame, spec, horizon_days)
     Path(table).parent.mkdir(parents=True, exist_ok=True)
     folds.to_csv(table + ".tmp", index=False, date_format="%Y-%m-%d")
     Path(table + ".tmp").replace(table)
-    write_json_atomic(sidecar, fold_table_sidecar(frame, folds))
+    write_json_atomic(sidecar, summary)
     log.info(
         "%d folds, first test %s, last test end %s",
         len(folds),
@@ -70,6 +72,8 @@ def run_load_folds(
 
 
 def run_tune(data: str, folds: str, settings: TuneSettings, storage: str, output: str) -> None:
+    from zlflow.tuning import tune
+
     frame, features = read_training(data)
     cutoff = pd.Timestamp(read_folds(folds)["test_start"].min())
     Path(storage).parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +111,7 @@ def run_fit_fold(
 
 
 def run_calibrate(
-    data: str, predictions: Sequence[str], settings: CalibrateSettings, output: str
+    data: str, predictions: Sequence[str], settings: ForecastSettings, output: str
 ) -> None:
     frame, _ = read_training(data)
     oos = pd.concat([pd.read_parquet(p) for p in predictions], ignore_index=True)
@@ -129,7 +133,7 @@ def _log_calibration(calibrated: pd.DataFrame) -> None:
         )
 
 
-def run_baselines(data: str, folds: str, settings: CalibrateSettings, output: str) -> None:
+def run_baselines(data: str, folds: str, settings: ForecastSettings, output: str) -> None:
     frame, _ = read_training(data)
     calibrated = calibrated_baselines(frame, read_folds(folds), settings)
     write_parquet_atomic(calibrated, output)
@@ -195,6 +199,8 @@ def run_metrics(
     forecasts: Sequence[str], settings: ScoreSettings, outputs: Mapping[str, str]
 ) -> None:
     """Scores, verdicts with significance, reliability and PIT tables, and the summary."""
+    from zlflow.scorecard import scorecard
+
     oos = pd.concat([pd.read_parquet(p) for p in forecasts], ignore_index=True)
     card = scorecard(oos, settings)
     for name, table in card.tables().items():
