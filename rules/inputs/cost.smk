@@ -12,11 +12,6 @@ def cost_guard_inputs(wildcards):
     }
 
 
-def built_objects():
-    """``dataset.name`` of every object the warehouse markers stand for."""
-    return sorted(f"{Path(m).parent.name}.{Path(m).stem}" for m in warehouse_markers())
-
-
 def cost_caps():
     settings = config.get("bigquery", {})
     return {

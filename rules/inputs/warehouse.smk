@@ -55,7 +55,7 @@ def assertion_inputs(wildcards):
 def publish_objects():
     """Every object of the candidate, loaded tables first, then SQL objects in deploy
     order, with what the publish job needs to recreate views over published datasets."""
-    keys = {f"{Path(m).parent.name}.{Path(m).stem}" for m in warehouse_markers()}
+    keys = set(built_objects())
     loaded = sorted(k for k in keys if k not in OBJECTS)
     ordered = [k for k in deploy_order(OBJECTS) if k in keys]
     return {k: None for k in loaded} | {
@@ -66,6 +66,11 @@ def publish_objects():
         }
         for k in ordered
     }
+
+
+def built_objects():
+    """``dataset.name`` of every object the warehouse markers stand for."""
+    return sorted(f"{Path(m).parent.name}.{Path(m).stem}" for m in warehouse_markers())
 
 
 def warehouse_markers():

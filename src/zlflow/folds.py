@@ -160,6 +160,12 @@ def rows_fingerprint(rows: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
+def realised_before(frame: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Rows whose target is realised before ``cutoff``: all that tuning may read, and so
+    what its fingerprint covers."""
+    return frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
+
+
 def fold_table(
     frame: pd.DataFrame, spec: FoldSpec, horizon_days: int
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -172,11 +178,10 @@ def fold_table_sidecar(frame: pd.DataFrame, folds: pd.DataFrame) -> dict[str, An
     """What the tune rule reads from the fold table's checkpoint: the fold count, the first
     test date and the fingerprint of the rows tuning may see (targets realised before it)."""
     cutoff = folds["test_start"].min()
-    tuning = frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
     return {
         "folds": len(folds),
         "tuning_cutoff": str(cutoff.date()),
-        "tuning_fingerprint": rows_fingerprint(tuning),
+        "tuning_fingerprint": rows_fingerprint(realised_before(frame, cutoff)),
     }
 
 

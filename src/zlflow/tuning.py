@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from zlflow.folds import realised_before
 from zlflow.metrics import pinball_loss
 from zlflow.models import get_model
 from zlflow.models.base import dated_features
@@ -34,8 +35,7 @@ def tuning_rows(
     The validation slice is the last ``validation_sessions`` of those rows; inner training
     rows end where their targets would reach into it (purged like a fold).
     """
-    known = frame[frame["target_date"].notna() & (frame["target_date"] < cutoff)]
-    known = known.sort_values("trade_date")
+    known = realised_before(frame, cutoff).sort_values("trade_date")
     if len(known) <= validation_sessions:
         raise ValueError(
             f"tuning needs more than {validation_sessions} rows before {cutoff.date()}, "
